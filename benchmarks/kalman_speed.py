@@ -1,0 +1,167 @@
+"""Kalman log-likelihood speed against statsmodels, measured in one run.
+
+Model: local linear trend + dummy seasonal(12), state dimension 13, data simulated from the
+model. For each T, times (median of repeats, after compilation):
+
+- statsmodels `UnobservedComponents.loglike` (forward only; Cython, steady-state aware);
+- `bsts.kalman.log_likelihood` (the fitting hot path): value, and `value_and_grad` with
+  respect to the four log-variances;
+- the exact sequential `kalman_filter`: value and `value_and_grad`, for reference.
+
+Ratios are bsts time / statsmodels loglike time in the same run. Compile times are the
+`jit(...).lower(...).compile()` wall times.
+
+Usage:
+    python benchmarks/kalman_speed.py                 # T = 1e3, 1e4, 1e5
+    python benchmarks/kalman_speed.py --lengths 1000 --missing 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import statsmodels.api as sm
+
+from bsts.kalman import StateSpace, kalman_filter, log_likelihood
+
+jax.config.update("jax_enable_x64", True)
+
+PERIOD = 12
+STATE_DIM = 2 + PERIOD - 1
+INITIAL_VAR = 1e4
+
+
+def structure() -> tuple[np.ndarray, np.ndarray]:
+    """Transition and observation matrices in statsmodels' state order."""
+    F = np.zeros((STATE_DIM, STATE_DIM))
+    F[0, 0] = F[0, 1] = F[1, 1] = 1.0
+    F[2, 2:] = -1.0
+    F[3:, 2:-1] = np.eye(PERIOD - 2)
+    H = np.zeros(STATE_DIM)
+    H[0] = H[2] = 1.0
+    return F, H
+
+
+def state_space(log_variances) -> StateSpace:
+    """obs, level, slope, seasonal variances (statsmodels' parameter order)."""
+    F, H = structure()
+    variances = jnp.exp(log_variances)
+    Q = jnp.zeros((STATE_DIM, STATE_DIM)).at[(0, 1, 2), (0, 1, 2)].set(variances[1:])
+    return StateSpace(
+        F, Q, H, 0.0, variances[0], jnp.zeros(STATE_DIM), INITIAL_VAR * jnp.eye(STATE_DIM)
+    )
+
+
+def simulate(T: int, variances: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    F, H = structure()
+    x = np.zeros(STATE_DIM)
+    x[2:] = rng.normal(size=STATE_DIM - 2)
+    y = np.empty(T)
+    scales = np.sqrt(variances)
+    for t in range(T):
+        y[t] = H @ x + scales[0] * rng.normal()
+        x = F @ x
+        x[:3] += scales[1:] * rng.normal(size=3)
+    return y
+
+
+def median_time(fn, *args, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def compiled(fn, *args):
+    start = time.perf_counter()
+    exe = jax.jit(fn).lower(*args).compile()
+    return exe, time.perf_counter() - start
+
+
+def run(T: int, variances: np.ndarray, missing: float, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    y = simulate(T, variances, rng)
+    if missing > 0:
+        y[rng.random(T) < missing] = np.nan
+    repeats = max(3, min(30, int(3e5 / T)))
+
+    model = sm.tsa.UnobservedComponents(y, level="local linear trend", seasonal=PERIOD)
+    model.ssm.initialize_known(np.zeros(STATE_DIM), INITIAL_VAR * np.eye(STATE_DIM))
+    model.loglikelihood_burn = 0
+    reference = model.loglike(variances)
+    sm_time = median_time(model.loglike, variances, repeats=repeats)
+
+    params = jnp.log(jnp.asarray(variances))
+    y_jax = jnp.asarray(y)
+
+    def fast(p, data):
+        return log_likelihood(state_space(p), data).sum()
+
+    def exact(p, data):
+        return kalman_filter(state_space(p), data).log_likelihood.sum()
+
+    row = {"T": T, "statsmodels_ms": 1e3 * sm_time}
+    for name, fn in (("fast", fast), ("exact", exact)):
+        for kind, target in (("value", fn), ("grad", jax.value_and_grad(fn))):
+            exe, compile_s = compiled(target, params, y_jax)
+            out = exe(params, y_jax)
+            value = out if kind == "value" else out[0]
+            rel = abs(float(value) - reference) / abs(reference)
+            assert rel < 1e-8, f"{name} {kind}: log-likelihood off by {rel:.1e} relative"
+            elapsed = median_time(exe, params, y_jax, repeats=repeats)
+            row[f"{name}_{kind}_ms"] = 1e3 * elapsed
+            row[f"{name}_{kind}_ratio"] = elapsed / sm_time
+            row[f"{name}_{kind}_compile_s"] = compile_s
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument(
+        "--variances",
+        type=float,
+        nargs=4,
+        default=[1.0, 0.1, 1e-4, 0.01],
+        metavar=("OBS", "LEVEL", "SLOPE", "SEASONAL"),
+    )
+    parser.add_argument("--missing", type=float, default=0.0, help="fraction of NaN in y")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    variances = np.asarray(args.variances)
+
+    print(
+        f"# {platform.processor() or platform.machine()}, jax {jax.__version__} "
+        f"({jax.default_backend()}), statsmodels {sm.__version__}, float64"
+    )
+    print(f"# variances {variances.tolist()}, missing fraction {args.missing}")
+    print(
+        "| T | statsmodels loglike (ms) | fast value (ms, ratio) | fast value_and_grad "
+        "(ms, ratio) | exact value (ms, ratio) | exact value_and_grad (ms, ratio) | "
+        "compile fast value / grad (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for T in args.lengths:
+        r = run(T, variances, args.missing, args.seed)
+        cells = [
+            f"{r[f'{n}_{k}_ms']:.2f} ({r[f'{n}_{k}_ratio']:.2f}x)"
+            for n in ("fast", "exact")
+            for k in ("value", "grad")
+        ]
+        print(
+            f"| {T:,} | {r['statsmodels_ms']:.2f} | "
+            + " | ".join(cells)
+            + f" | {r['fast_value_compile_s']:.1f} / {r['fast_grad_compile_s']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

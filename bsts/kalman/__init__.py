@@ -1,0 +1,21 @@
+"""The Kalman engine: pure JAX, no NumPyro, no pandas.
+
+Exact filtering, smoothing and simulation smoothing for linear-Gaussian state-space models
+with univariate observations, time-varying matrices and missing values (NaN). Everything
+works under `jit`, `vmap` and `grad`.
+"""
+
+from bsts.kalman.filter import kalman_filter, log_likelihood
+from bsts.kalman.smoother import SmootherResult, kalman_smoother, sample_states
+from bsts.kalman.state_space import StateSpace
+from bsts.kalman.steps import FilterResult
+
+__all__ = [
+    "FilterResult",
+    "SmootherResult",
+    "StateSpace",
+    "kalman_filter",
+    "kalman_smoother",
+    "log_likelihood",
+    "sample_states",
+]

@@ -1,0 +1,57 @@
+"""The public filtering entry points: exact filter and the fast log-likelihood."""
+
+from __future__ import annotations
+
+from jaxtyping import Array, Float
+
+from bsts.kalman.parallel import parallel_filter
+from bsts.kalman.sequential import sequential_filter
+from bsts.kalman.state_space import StateSpace
+from bsts.kalman.steady import steady_state_log_likelihood
+from bsts.kalman.steps import FilterResult, prepare
+
+__all__ = ["kalman_filter", "log_likelihood"]
+
+
+def kalman_filter(ssm: StateSpace, y: Float[Array, " T"], parallel: bool = False) -> FilterResult:
+    """Run the Kalman filter over a univariate series.
+
+    Args:
+        ssm: the state-space model.
+        y: observations, shape `(T,)`; NaN marks a missing step.
+        parallel: use the associative-scan form (O(log T) depth, more total work; pays off
+            on accelerators for long series). Both forms give the same numbers to float
+            tolerance.
+
+    Returns:
+        The per-step log-likelihood and the filtered and predicted moments.
+
+    Raises:
+        ValueError: `y` is not 1-D or its length disagrees with the model.
+    """
+    ssm, y, observed = prepare(ssm, y)
+    if parallel:
+        return parallel_filter(ssm, y, observed)
+    return sequential_filter(ssm, y, observed)
+
+
+def log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Array, " T"]:
+    r"""Per-step log-likelihood $\log p(y_t \mid y_{<t})$: the hot path of model fitting.
+
+    Equal to `kalman_filter(ssm, y).log_likelihood` to float tolerance, but faster when
+    F, Q, H and r are declared constant (given without a time axis): the filter then
+    switches to its steady state once the covariance has converged (see
+    `bsts.kalman.steady`). Time-varying models, and series with missing steps after the
+    burn-in, run the exact sequential filter.
+
+    Args:
+        ssm: the state-space model.
+        y: observations, shape `(T,)`; NaN marks a missing step.
+
+    Returns:
+        The per-step log-likelihood, 0 at missing steps.
+    """
+    ssm, y, observed = prepare(ssm, y)
+    if ssm.has_constant_dynamics:
+        return steady_state_log_likelihood(ssm, y, observed)
+    return sequential_filter(ssm, y, observed).log_likelihood
