@@ -174,6 +174,28 @@ def apply_missing(rng: np.random.Generator, y: np.ndarray, pattern: str) -> np.n
     return y
 
 
+def steps_to_steady_state(system: System, rtol: float = 1e-11, max_steps: int = 2000) -> int:
+    """Steps until the predicted covariance of a constant, fully observed model settles.
+
+    Iterates the Riccati recursion in numpy and returns the first t with
+    max|P_t - P_bar| <= rtol * max|P_bar|, P_bar being the last iterate (max_steps if never).
+    """
+    f, q, h = system.transition_matrix, system.transition_cov, system.observation_matrix
+    r = float(system.observation_var)
+    assert f.ndim == 2 and q.ndim == 2 and h.ndim == 1, "constant dynamics only"
+    p = np.array(system.initial_cov, dtype=np.float64)
+    history = []
+    for _ in range(max_steps):
+        gain = p @ h / (h @ p @ h + r)
+        p = f @ (p - np.outer(gain, h @ p)) @ f.T + q
+        history.append(p)
+    scale = np.abs(p).max()
+    for t, pt in enumerate(history):
+        if np.abs(pt - p).max() <= rtol * scale:
+            return t
+    return max_steps
+
+
 # --------------------------------------------------------------------------------------
 # Dense multivariate-normal oracle
 # --------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ with univariate observations, time-varying matrices and missing values (NaN). Ev
 works under `jit`, `vmap` and `grad`.
 """
 
-from bsts.kalman.filter import kalman_filter, log_likelihood
+from bsts.kalman.filter import kalman_filter, log_likelihood, marginal_log_likelihood
 from bsts.kalman.smoother import SmootherResult, kalman_smoother, sample_states
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import FilterResult
@@ -17,5 +17,6 @@ __all__ = [
     "kalman_filter",
     "kalman_smoother",
     "log_likelihood",
+    "marginal_log_likelihood",
     "sample_states",
 ]

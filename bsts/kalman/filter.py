@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from jaxtyping import Array, Float
 
+from bsts.kalman.marginal import steady_state_marginal_log_likelihood
 from bsts.kalman.parallel import parallel_filter
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steady import steady_state_log_likelihood
 from bsts.kalman.steps import FilterResult, prepare
 
-__all__ = ["kalman_filter", "log_likelihood"]
+__all__ = ["kalman_filter", "log_likelihood", "marginal_log_likelihood"]
 
 
 def kalman_filter(ssm: StateSpace, y: Float[Array, " T"], parallel: bool = False) -> FilterResult:
@@ -55,3 +56,24 @@ def log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Array, " T"]
     if ssm.has_constant_dynamics:
         return steady_state_log_likelihood(ssm, y, observed)
     return sequential_filter(ssm, y, observed).log_likelihood
+
+
+def marginal_log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Array, ""]:
+    r"""The marginal log-likelihood $\log p(y)$: the fastest path, for model fitting.
+
+    Equal to `kalman_filter(ssm, y).log_likelihood.sum()` to float tolerance. When F, Q, H
+    and r are declared constant and every step is observed, it runs no covariance recursion
+    at all: the steady-state filter plus an exact low-rank correction for the initial
+    covariance (see `bsts.kalman.marginal`). Otherwise it sums `log_likelihood`.
+
+    Args:
+        ssm: the state-space model.
+        y: observations, shape `(T,)`; NaN marks a missing step.
+
+    Returns:
+        A scalar.
+    """
+    ssm, y, observed = prepare(ssm, y)
+    if ssm.has_constant_dynamics:
+        return steady_state_marginal_log_likelihood(ssm, y, observed)
+    return sequential_filter(ssm, y, observed).log_likelihood.sum()

@@ -1,0 +1,209 @@
+"""The fitting hot paths against the exact filter: values and gradients of every field.
+
+`marginal_log_likelihood` (closed-form steady state + initial correction), the per-step
+`log_likelihood` (exact blocks with a hand-written adjoint, then steady blocks), the Riccati
+fixed point with its implicit gradient, and the sparse transition products.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from kalman_helpers import co2_monthly, co2_system, llt_seasonal_system, random_system
+
+from bsts.kalman import (
+    StateSpace,
+    kalman_filter,
+    log_likelihood,
+    marginal_log_likelihood,
+)
+from bsts.kalman.riccati import riccati_fixed_point, riccati_step
+from bsts.kalman.transition import Transition
+
+FIELDS = (
+    "transition_matrix",
+    "transition_cov",
+    "observation_matrix",
+    "observation_offset",
+    "observation_var",
+    "initial_mean",
+    "initial_cov",
+)
+
+
+def _ssm(system) -> StateSpace:
+    return StateSpace(*system.arrays())
+
+
+def _llt_seasonal(seasonal_var=0.01, slope_var=1e-4, level=300.0):
+    m0 = np.zeros(13)
+    m0[0] = level
+    return llt_seasonal_system(
+        sigma2_obs=1.0,
+        sigma2_level=0.1,
+        sigma2_slope=slope_var,
+        sigma2_seasonal=seasonal_var,
+        initial_mean=m0,
+        initial_cov=100.0 * np.eye(13),
+    )
+
+
+def _series(rng, T, level=300.0):
+    t = np.arange(T)
+    return level + 0.01 * t + 3 * np.sin(2 * np.pi * t / 12) + np.cumsum(rng.normal(size=T))
+
+
+@jax.jit
+def _exact_total(ssm, y):
+    return kalman_filter(ssm, y).log_likelihood.sum()
+
+
+_marginal = jax.jit(marginal_log_likelihood)
+_pointwise = jax.jit(log_likelihood)
+_exact_grad = jax.jit(jax.value_and_grad(_exact_total))
+_marginal_grad = jax.jit(jax.value_and_grad(marginal_log_likelihood))
+_pointwise_grad = jax.jit(jax.value_and_grad(lambda ssm, y: log_likelihood(ssm, y).sum()))
+
+
+def _assert_same_gradient(expected, actual, rtol):
+    for name in FIELDS:
+        e = np.asarray(getattr(expected, name))
+        a = np.asarray(getattr(actual, name))
+        scale = np.max(np.abs(e)) + 1e-12
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("T", [7, 300])
+@pytest.mark.parametrize("missing", [False, True])
+def test_marginal_equals_exact_filter(rng, T, missing):
+    y = _series(rng, T)
+    if missing:
+        y[rng.random(T) < 0.1] = np.nan
+    ssm = _ssm(_llt_seasonal())
+    expected = float(_exact_total(ssm, y))
+    np.testing.assert_allclose(float(_marginal(ssm, y)), expected, rtol=1e-10)
+    np.testing.assert_allclose(float(_pointwise(ssm, y).sum()), expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("seasonal_var", [0.0, 1e-6, 0.1])
+def test_marginal_without_stabilising_noise(rng, seasonal_var):
+    """A deterministic (zero-variance) or nearly deterministic seasonal is still exact."""
+    y = _series(rng, 300)
+    ssm = _ssm(_llt_seasonal(seasonal_var=seasonal_var, slope_var=0.0))
+    np.testing.assert_allclose(float(_marginal(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-9)
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_gradients_of_every_field_match_autodiff(rng, missing):
+    """Traced F (passed as an argument): dense products and the full hand-written adjoint."""
+    y = _series(rng, 300)
+    if missing:
+        y[[3, 150, 151, 290]] = np.nan
+    ssm = _ssm(_llt_seasonal())
+    value, expected = _exact_grad(ssm, y)
+    for fast in (_marginal_grad, _pointwise_grad):
+        fast_value, actual = fast(ssm, y)
+        np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-10)
+        _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
+def test_gradients_with_random_dense_systems(rng):
+    """Random dense F, Q, H (no structure) through the per-step path with missing values."""
+    system = random_system(rng, state_dim=3, num_steps=300, time_invariant=True)
+    y = rng.normal(size=300) * 3
+    y[[0, 50, 120]] = np.nan
+    ssm = _ssm(system)
+    value, expected = _exact_grad(ssm, y)
+    for fast in (_marginal_grad, _pointwise_grad):
+        fast_value, actual = fast(ssm, y)
+        np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-10)
+        _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
+def test_gradient_with_concrete_sparse_transition(rng):
+    """F captured as a constant: the sparse product path, gradients in the variances."""
+    y = _series(rng, 300)
+    y[250] = np.nan
+    base = _llt_seasonal()
+
+    def build(log_variances):
+        variances = jnp.exp(log_variances)
+        Q = jnp.zeros((13, 13)).at[(0, 1, 2), (0, 1, 2)].set(variances[1:])
+        return StateSpace(
+            base.transition_matrix,
+            Q,
+            base.observation_matrix,
+            0.0,
+            variances[0],
+            base.initial_mean,
+            base.initial_cov,
+        )
+
+    params = jnp.log(jnp.array([1.0, 0.1, 1e-4, 0.01]))
+    assert Transition(jnp.asarray(base.transition_matrix)).is_static
+    expected = jax.grad(lambda p: _exact_total(build(p), y))(params)
+    for fn in (
+        lambda p: marginal_log_likelihood(build(p), y),
+        lambda p: log_likelihood(build(p), y).sum(),
+    ):
+        np.testing.assert_allclose(jax.grad(fn)(params), expected, rtol=1e-7)
+
+
+def test_riccati_fixed_point_and_its_gradient():
+    system = _llt_seasonal()
+    F, Q, H, r = (
+        jnp.asarray(system.transition_matrix),
+        jnp.asarray(system.transition_cov),
+        jnp.asarray(system.observation_matrix),
+        jnp.asarray(system.observation_var),
+    )
+    P_bar = riccati_fixed_point(F, Q, H, r)
+    np.testing.assert_allclose(riccati_step(P_bar, F, Q, H, r), P_bar, atol=1e-12)
+
+    def trace_of_fixed_point(log_r):
+        return jnp.trace(riccati_fixed_point(F, Q, H, jnp.exp(log_r)))
+
+    x = jnp.log(r)
+    step = 1e-5
+    numeric = (trace_of_fixed_point(x + step) - trace_of_fixed_point(x - step)) / (2 * step)
+    np.testing.assert_allclose(jax.grad(trace_of_fixed_point)(x), numeric, rtol=1e-6)
+
+
+def test_sparse_transition_products_match_dense(rng):
+    F = _llt_seasonal().transition_matrix
+    F = F * rng.uniform(0.5, 1.5, size=F.shape)  # non-unit coefficients too
+    transition = Transition(jnp.asarray(F))
+    assert transition.is_static
+    X = rng.normal(size=(13, 13))
+    v = rng.normal(size=13)
+    np.testing.assert_allclose(transition.apply(F, X), F @ X, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(transition.apply(F, v), F @ v, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(transition.apply_transposed(F, X), F.T @ X, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(transition.sandwich(F, X), F @ X @ F.T, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(
+        transition.sandwich_transposed(F, X), F.T @ X @ F, rtol=1e-12, atol=1e-13
+    )
+    assert not Transition(jnp.asarray(rng.normal(size=(4, 4)))).is_static
+
+
+def test_fast_paths_in_float32_on_co2():
+    y = co2_monthly()
+    y = y[~np.isnan(y)]  # the closed form needs every step observed
+    system = co2_system(y[0])
+    ssm32 = StateSpace(*system.arrays(np.float32))
+    reference = float(_exact_total(_ssm(system), y))
+    for value in (
+        marginal_log_likelihood(ssm32, y.astype(np.float32)),
+        log_likelihood(ssm32, y.astype(np.float32)).sum(),
+    ):
+        assert value.dtype == jnp.float32
+        np.testing.assert_allclose(float(value), reference, rtol=1e-3)
+
+
+def test_vmap_over_series_with_different_gaps(rng):
+    ssm = _ssm(_llt_seasonal())
+    ys = np.stack([_series(rng, 300) for _ in range(3)])
+    ys[1, 17] = np.nan
+    batched = jax.vmap(lambda y: marginal_log_likelihood(ssm, y))(ys)
+    looped = [float(_exact_total(ssm, y)) for y in ys]
+    np.testing.assert_allclose(batched, looped, rtol=1e-10)
