@@ -15,6 +15,7 @@ Ratios are bsts time / statsmodels loglike time in the same run. Compile times a
 Usage:
     python benchmarks/kalman_speed.py                 # T = 1e3, 1e4, 1e5
     python benchmarks/kalman_speed.py --lengths 1000 --missing 0.1
+    python benchmarks/kalman_speed.py --lengths --parallel-lengths 100000 1000000   # GPU
 """
 
 from __future__ import annotations
@@ -126,9 +127,24 @@ def run(T: int, variances: np.ndarray, missing: float, seed: int) -> dict:
     return row
 
 
+def parallel_vs_sequential(T: int, variances: np.ndarray, seed: int) -> tuple[float, ...]:
+    """Forward times (s) of the exact filter, sequential and parallel, with compile times."""
+    y = jnp.asarray(simulate(T, variances, np.random.default_rng(seed)))
+    params = jnp.log(jnp.asarray(variances))
+    results = []
+    for parallel in (False, True):
+
+        def total(p, data, parallel=parallel):
+            return kalman_filter(state_space(p), data, parallel=parallel).log_likelihood.sum()
+
+        exe, compile_s = compiled(total, params, y)
+        results += [median_time(exe, params, y, repeats=5), compile_s]
+    return tuple(results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[1000, 10_000, 100_000])
     parser.add_argument(
         "--variances",
         type=float,
@@ -138,6 +154,13 @@ def main() -> None:
     )
     parser.add_argument("--missing", type=float, default=0.0, help="fraction of NaN in y")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parallel-lengths",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time the exact filter's sequential vs parallel forms at these lengths",
+    )
     args = parser.parse_args()
     variances = np.asarray(args.variances)
 
@@ -163,6 +186,18 @@ def main() -> None:
         ]
         cells.append(f"{r['marginal_value_compile_s']:.1f} / {r['marginal_grad_compile_s']:.1f}")
         print("| " + " | ".join(cells) + " |", flush=True)
+
+    if args.parallel_lengths:
+        print(f"\n# exact filter forward pass on {jax.default_backend()}")
+        print("| T | sequential (ms) | parallel (ms) | parallel / sequential | compile (s) |")
+        print("|---|---|---|---|---|")
+        for T in args.parallel_lengths:
+            seq, seq_c, par, par_c = parallel_vs_sequential(T, variances, args.seed)
+            print(
+                f"| {T:,} | {1e3 * seq:.2f} | {1e3 * par:.2f} | {par / seq:.2f}x "
+                f"| {seq_c:.1f} / {par_c:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -64,13 +64,15 @@ def _combine(first, second):
     A_i, b_i, C_i, eta_i, J_i = first
     A_j, b_j, C_j, eta_j, J_j = second
     eye = jnp.eye(A_i.shape[-1], dtype=A_i.dtype)
-    # M = (I + C_i J_j)^{-1}; solve rather than invert. N = M^T since C, J are symmetric.
-    IpCJ = eye + C_i @ J_j
-    AjM = jnp.linalg.solve(IpCJ.T, A_j.T).T
+    # M = (I + C_i J_j)^{-1}, and N = (I + J_j C_i)^{-1} = M^T since C, J are symmetric. One
+    # small inverse shares the factorisation; two batched solves here also hung XLA's CPU
+    # runtime on repeated calls for T >= ~500, d = 13 (jax 0.10.2).
+    M = jnp.linalg.inv(eye + C_i @ J_j)
+    AjM = A_j @ M
     A = AjM @ A_i
     b = AjM @ (b_i + C_i @ eta_j) + b_j
     C = symmetrize(AjM @ C_i @ A_j.T + C_j)
-    AiT_N = jnp.linalg.solve(IpCJ, A_i).T
+    AiT_N = (M @ A_i).T
     eta = AiT_N @ (eta_j - J_j @ b_i) + eta_i
     J = symmetrize(AiT_N @ J_j @ A_i + J_i)
     return A, b, C, eta, J
