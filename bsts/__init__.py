@@ -1,6 +1,36 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import kalman
+from bsts import datasets, kalman
+from bsts.components import (
+    Autoregressive,
+    DynamicRegression,
+    FourierSeasonal,
+    LocalLevel,
+    LocalLinearTrend,
+    Regression,
+    Seasonal,
+    SemiLocalLinearTrend,
+)
+from bsts.forecast import decompose, forecast, one_step_predictions
+from bsts.inference import Posterior, fit
+from bsts.model import Model
 
-__all__ = ["kalman"]
+__all__ = [
+    "Autoregressive",
+    "DynamicRegression",
+    "FourierSeasonal",
+    "LocalLevel",
+    "LocalLinearTrend",
+    "Model",
+    "Posterior",
+    "Regression",
+    "Seasonal",
+    "SemiLocalLinearTrend",
+    "datasets",
+    "decompose",
+    "fit",
+    "forecast",
+    "kalman",
+    "one_step_predictions",
+]
 __version__ = "0.1.0.dev0"

@@ -6,7 +6,7 @@ works under `jit`, `vmap` and `grad`.
 """
 
 from bsts.kalman.filter import kalman_filter, log_likelihood, marginal_log_likelihood
-from bsts.kalman.smoother import SmootherResult, kalman_smoother, sample_states
+from bsts.kalman.smoother import SmootherResult, kalman_smoother, sample_states, simulate
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import FilterResult
 
@@ -19,4 +19,5 @@ __all__ = [
     "log_likelihood",
     "marginal_log_likelihood",
     "sample_states",
+    "simulate",
 ]

@@ -38,9 +38,10 @@ def _solve_riccati(F, Q, H, r, max_iterations: int = 100):
 
     def body(state):
         A, G, X, _, k = state
-        W = eye + G @ X
-        A_W = jnp.linalg.solve(W.T, A.T).T  # A W^{-1}
-        X_next = symmetrize(X + A.T @ X @ jnp.linalg.solve(W, A))
+        # One inverse, not two solves: independent LAPACK calls have hung XLA's CPU runtime.
+        W_inv = jnp.linalg.inv(eye + G @ X)
+        A_W = A @ W_inv
+        X_next = symmetrize(X + A.T @ X @ W_inv @ A)
         G_next = symmetrize(G + A_W @ G @ A.T)
         change = jnp.max(jnp.abs(X_next - X)) / jnp.maximum(jnp.max(jnp.abs(X_next)), 1e-300)
         return A_W @ A, G_next, X_next, change, k + 1

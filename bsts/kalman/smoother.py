@@ -41,7 +41,7 @@ from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import FilterResult, prepare, symmetrize
 
-__all__ = ["SmootherResult", "kalman_smoother", "sample_states"]
+__all__ = ["SmootherResult", "kalman_smoother", "sample_states", "simulate"]
 
 
 class SmootherResult(NamedTuple):
@@ -164,12 +164,28 @@ def _mean_smoother(ssm: StateSpace, y, observed, gains: _Gains, initial_mean, of
     return predicted + _backward_means(gains, H, innovations, observed)
 
 
-def _simulate_zero_mean(key, ssm: StateSpace, T: int):
-    """One path $(x^+, y^+)$ of the model with $m_0 = 0$ and $d_t = 0$."""
+def simulate(
+    key: PRNGKeyArray, ssm: StateSpace, num_timesteps: int
+) -> tuple[Float[Array, "T d"], Float[Array, " T"]]:
+    """Draw one path of states and observations from the model (forward simulation).
+
+    Args:
+        key: a JAX PRNG key.
+        ssm: the model; its time-varying fields must have `num_timesteps` steps.
+        num_timesteps: T.
+
+    Returns:
+        `(states, y)` with shapes `(T, d)` and `(T,)`.
+    """
+    T = num_timesteps
     dim = ssm.state_dim
     dtype = ssm.initial_mean.dtype
     key_init, key_state, key_obs = jax.random.split(key, 3)
-    x0 = _psd_sqrt(ssm.initial_cov) @ jax.random.normal(key_init, (dim,), dtype)
+    # One batched eigh for both factors: two independent LAPACK calls under vmap have hung
+    # XLA's CPU runtime (jax 0.10.2).
+    covs = jnp.concatenate([ssm.initial_cov[None], jnp.reshape(ssm.transition_cov, (-1, dim, dim))])
+    roots = _psd_sqrt(covs)
+    x0 = ssm.initial_mean + roots[0] @ jax.random.normal(key_init, (dim,), dtype)
     shocks = jax.random.normal(key_state, (T, dim), dtype)
 
     def step(x, inputs):
@@ -177,12 +193,20 @@ def _simulate_zero_mean(key, ssm: StateSpace, T: int):
         return F @ x + root @ z, x
 
     F = jnp.broadcast_to(ssm.transition_matrix, (T, dim, dim))
-    roots = jnp.broadcast_to(_psd_sqrt(ssm.transition_cov), (T, dim, dim))
+    roots = jnp.broadcast_to(roots[1:] if roots.shape[0] > 2 else roots[1], (T, dim, dim))
     _, states = jax.lax.scan(step, x0, (shocks, F, roots))
-    H = ssm.observation_matrix
-    signal = states @ H if H.ndim == 1 else jnp.einsum("ti,ti->t", states, H)
+    H = jnp.broadcast_to(ssm.observation_matrix, (T, dim))
     noise = jnp.sqrt(ssm.observation_var) * jax.random.normal(key_obs, (T,), dtype)
-    return states, signal + noise
+    return states, jnp.einsum("ti,ti->t", states, H) + ssm.observation_offset + noise
+
+
+def _simulate_zero_mean(key, ssm: StateSpace, T: int):
+    """One path $(x^+, y^+)$ of the model with $m_0 = 0$ and $d_t = 0$."""
+    centred = ssm.replace(
+        initial_mean=jnp.zeros_like(ssm.initial_mean),
+        observation_offset=jnp.zeros((), ssm.initial_mean.dtype),
+    )
+    return simulate(key, centred, T)
 
 
 def sample_states(

@@ -1,0 +1,204 @@
+r"""pandas at the edge: turn the user's series into arrays, time steps and scales.
+
+This is the only module that reads pandas objects. It checks the input, never modifies it,
+and returns a `SeriesData` whose arrays the model layer uses directly:
+
+- the target, standardised: $\tilde y_t = (y_t - \text{location}) / \text{scale}$, with NaN
+  kept as missing; priors are then set on the unit scale and results reported back in the
+  original units;
+- covariates, each centred and scaled the same way (`covariate_scales` keeps the factors);
+- the time step into each observation, in units of the typical step: all ones for a regular
+  series, the actual gaps for an irregular one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SeriesData", "prepare_series", "time_steps"]
+
+MIN_OBSERVATIONS = 3
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """A validated, standardised series and its covariates.
+
+    Attributes:
+        index: the time index of the observations (a copy of the user's).
+        y: standardised target, NaN where missing, shape `(T,)`.
+        location: the target's mean, in original units.
+        scale: the target's standard deviation, in original units.
+        covariates: standardised covariate columns, each `(T,)`.
+        covariate_locations: the covariates' means.
+        covariate_scales: the covariates' standard deviations.
+        dt: time step into each observation (`dt[0]` is 1), in units of `step`.
+        step: the typical step (a `pd.Timedelta` for time indexes, else a float).
+        regular: whether every step equals `step`.
+        target: the target's name.
+    """
+
+    index: pd.Index
+    y: np.ndarray
+    location: float
+    scale: float
+    covariates: dict[str, np.ndarray]
+    covariate_locations: dict[str, float]
+    covariate_scales: dict[str, float]
+    dt: np.ndarray
+    step: object
+    regular: bool
+    target: str
+    frequency: str | None = field(default=None)
+
+    @property
+    def num_timesteps(self) -> int:
+        """T, the number of time steps."""
+        return self.y.shape[0]
+
+    def to_original(self, standardised: np.ndarray) -> np.ndarray:
+        """Map values of the standardised target back to original units."""
+        return self.location + self.scale * np.asarray(standardised)
+
+    def standardise_covariates(self, frame: pd.DataFrame, columns: list[str]) -> dict:
+        """Standardise future covariate columns with the training data's factors."""
+        return {
+            name: (_numeric_column(frame, name, "covariate") - self.covariate_locations[name])
+            / self.covariate_scales[name]
+            for name in columns
+        }
+
+
+def _numeric_column(frame: pd.DataFrame, name: str, role: str) -> np.ndarray:
+    if name not in frame.columns:
+        raise ValueError(
+            f"{role} column {name!r} is not in the data; available columns: "
+            f"{', '.join(map(str, frame.columns))}"
+        )
+    column = frame[name]
+    if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+        raise ValueError(
+            f"{role} column {name!r} must be numeric, got dtype {column.dtype}; convert it "
+            "with pd.to_numeric first"
+        )
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    if np.isinf(values).any():
+        rows = list(frame.index[np.isinf(values)][:5])
+        raise ValueError(f"{role} column {name!r} has infinite values at {rows}")
+    return values
+
+
+def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
+    """Time step into each observation, in units of the typical (median) step.
+
+    Returns:
+        `(dt, step, regular, frequency)`: `dt[0]` is 1; `frequency` is the pandas frequency
+        string of a regular DatetimeIndex (used to continue the index when forecasting).
+
+    Raises:
+        ValueError: duplicate or decreasing timestamps.
+    """
+    if index.has_duplicates:
+        duplicated = list(index[index.duplicated()][:5])
+        raise ValueError(f"the time index has duplicate timestamps: {duplicated}")
+    if not index.is_monotonic_increasing:
+        raise ValueError(
+            "the time index must be increasing; sort the data first (data.sort_index())"
+        )
+    if isinstance(index, pd.DatetimeIndex):
+        frequency = index.freqstr
+        if frequency is None and len(index) >= 3:
+            try:
+                frequency = pd.DatetimeIndex(index, freq="infer").freqstr
+            except ValueError:
+                frequency = None
+        if frequency is not None:
+            return np.ones(len(index)), pd.tseries.frequencies.to_offset(frequency), True, frequency
+        gaps = np.diff(index.asi8).astype(float)
+    elif isinstance(index, pd.RangeIndex) or pd.api.types.is_numeric_dtype(index):
+        gaps = np.diff(np.asarray(index, dtype=float))
+    else:
+        raise ValueError(
+            f"the index must be a DatetimeIndex or numeric, got {type(index).__name__}; "
+            "set a time column as the index (df.set_index('time'))"
+        )
+    step = float(np.median(gaps))
+    dt = np.concatenate([[1.0], gaps / step])
+    regular = bool(np.allclose(dt, 1.0, rtol=1e-9, atol=0.0))
+    if isinstance(index, pd.DatetimeIndex):
+        step = pd.Timedelta(round(step), unit="ns")
+    return (np.ones(len(index)) if regular else dt), step, regular, None
+
+
+def prepare_series(data, target: str | None, covariates: list[str]) -> SeriesData:
+    """Validate the user's data and standardise it.
+
+    Args:
+        data: a pandas Series (the target) or DataFrame.
+        target: the target column of a DataFrame (ignored for a Series).
+        covariates: covariate columns the model's components need.
+
+    Returns:
+        The standardised `SeriesData`; the user's object is not modified.
+
+    Raises:
+        ValueError: the target or a covariate is missing, not numeric or infinite; the
+            target has fewer than three observed values or no variation; a covariate has
+            NaN; the index has duplicates or is not increasing.
+    """
+    if isinstance(data, pd.Series):
+        frame = data.to_frame(name=data.name if data.name is not None else "y")
+        target = str(frame.columns[0]) if target is None else target
+    elif isinstance(data, pd.DataFrame):
+        frame = data
+        if target is None:
+            raise ValueError("data is a DataFrame: name the target column with target=...")
+    else:
+        raise ValueError(f"data must be a pandas Series or DataFrame, got {type(data).__name__}")
+    if len(frame) == 0:
+        raise ValueError("the series is empty")
+    y = _numeric_column(frame, target, "target")
+    observed = int(np.sum(~np.isnan(y)))
+    if observed < MIN_OBSERVATIONS:
+        raise ValueError(
+            f"the target {target!r} has {observed} observed values; at least "
+            f"{MIN_OBSERVATIONS} are needed (NaN counts as missing)"
+        )
+    dt, step, regular, frequency = time_steps(frame.index)
+    location = float(np.nanmean(y))
+    scale = float(np.nanstd(y))
+    if not scale > 0:
+        raise ValueError(f"the target {target!r} is constant: there is nothing to model")
+
+    standardised, locations, scales = {}, {}, {}
+    for name in covariates:
+        values = _numeric_column(frame, name, "covariate")
+        missing = np.isnan(values)
+        if missing.any():
+            rows = list(frame.index[missing][:5])
+            raise ValueError(
+                f"covariate column {name!r} has {int(missing.sum())} NaN values (first at "
+                f"{rows}); fill or drop those rows: covariates must be complete"
+            )
+        spread = float(np.std(values))
+        locations[name] = float(np.mean(values))
+        scales[name] = spread if spread > 0 else 1.0
+        standardised[name] = (values - locations[name]) / scales[name]
+
+    return SeriesData(
+        index=frame.index.copy(),
+        y=(y - location) / scale,
+        location=location,
+        scale=scale,
+        covariates=standardised,
+        covariate_locations=locations,
+        covariate_scales=scales,
+        dt=dt,
+        step=step,
+        regular=regular,
+        target=target,
+        frequency=frequency,
+    )

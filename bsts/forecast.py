@@ -1,0 +1,285 @@
+"""Forecasts, decompositions and one-step-ahead predictions from a `Posterior`.
+
+Forecasting appends the horizon to the series as missing steps: for each posterior draw the
+simulation smoother then draws the states of the whole extended series given the data,
+which is exactly "filter to the end, then simulate forward", and the observation equation
+adds noise. Decomposition uses the same state draws over the observed span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from bsts.components import ModelInputs
+from bsts.inference import Posterior, nest_parameters
+from bsts.kalman import kalman_filter, sample_states
+
+__all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Posterior predictive draws of future observations.
+
+    Attributes:
+        draws: `(num_draws, horizon)` in original units.
+        index: the future time index.
+    """
+
+    draws: np.ndarray
+    index: pd.Index
+
+    def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
+        """Mean, median and the central `interval` band per future step."""
+        if not 0 < interval < 1:
+            raise ValueError(f"interval must be in (0, 1), got {interval!r}")
+        tail = 50 * (1 - interval)
+        return pd.DataFrame(
+            {
+                "mean": self.draws.mean(axis=0),
+                "median": np.median(self.draws, axis=0),
+                "lower": np.percentile(self.draws, tail, axis=0),
+                "upper": np.percentile(self.draws, 100 - tail, axis=0),
+            },
+            index=self.index,
+        )
+
+
+def _future_index(post: Posterior, horizon: int) -> pd.Index:
+    index, series = post.series.index, post.series
+    if isinstance(index, pd.DatetimeIndex):
+        step = (
+            pd.tseries.frequencies.to_offset(series.frequency) if series.frequency else series.step
+        )
+        return pd.DatetimeIndex(
+            [index[-1] + step * (i + 1) for i in range(horizon)], name=index.name
+        )
+    step = float(series.step)
+    return pd.Index(
+        np.asarray(index, dtype=float)[-1] + step * np.arange(1, horizon + 1), name=index.name
+    )
+
+
+def _extended_inputs(post: Posterior, horizon: int | None, future) -> tuple[ModelInputs, pd.Index]:
+    model, series = post.model, post.series
+    columns = model.covariate_columns
+    if future is None:
+        if columns:
+            raise ValueError(
+                f"the model uses covariates {columns}: pass their future values as "
+                "future=<DataFrame with those columns, one row per future step>"
+            )
+        if horizon is None:
+            raise ValueError("give horizon=<steps> or future=<DataFrame>")
+        index = _future_index(post, horizon)
+        future_covariates = {}
+    else:
+        if not isinstance(future, pd.DataFrame):
+            raise ValueError(f"future must be a pandas DataFrame, got {type(future).__name__}")
+        if horizon is not None and horizon != len(future):
+            raise ValueError(
+                f"horizon={horizon} but future has {len(future)} rows: they must agree"
+            )
+        horizon = len(future)
+        index = future.index
+        for name in columns:
+            if name not in future.columns:
+                raise ValueError(f"future is missing covariate column {name!r}")
+            if future[name].isna().any():
+                raise ValueError(f"future covariate column {name!r} has NaN values")
+        future_covariates = series.standardise_covariates(future, columns)
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+
+    if series.regular:
+        future_dt = np.ones(horizon)
+    else:
+        joined = pd.Index(list(series.index) + list(index))
+        if not joined.is_monotonic_increasing or joined.has_duplicates:
+            raise ValueError("future timestamps must come after the data, without duplicates")
+        gaps = np.diff(
+            np.asarray(joined.asi8 if isinstance(joined, pd.DatetimeIndex) else joined, float)
+        )
+        step = series.step.value if isinstance(series.step, pd.Timedelta) else float(series.step)
+        future_dt = gaps[-horizon:] / step
+    base = post.inputs
+    inputs = ModelInputs(
+        dt=np.concatenate([base.dt, future_dt]),
+        regular=base.regular,
+        covariates={
+            name: np.concatenate([base.covariates[name], future_covariates[name]])
+            for name in columns
+        },
+        initial_level=base.initial_level,
+        num_timesteps=base.num_timesteps + horizon,
+    )
+    return inputs, index
+
+
+def forecast(
+    post: Posterior,
+    horizon: int | None = None,
+    future: pd.DataFrame | None = None,
+    seed: int = 0,
+    num_samples: int | None = None,
+) -> Forecast:
+    """Posterior predictive forecast of the next steps.
+
+    Args:
+        post: a fitted posterior.
+        horizon: number of future steps (continuing the data's frequency).
+        future: a DataFrame of future covariates (its index gives the future timestamps);
+            required when the model has covariates.
+        seed: random seed.
+        num_samples: number of posterior draws to use (default all).
+
+    Returns:
+        A `Forecast` with draws in original units.
+
+    Raises:
+        ValueError: horizon <= 0, no horizon nor future, missing or mismatched covariates.
+    """
+    if horizon is not None and (
+        isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
+    ):
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    inputs, index = _extended_inputs(post, horizon, future)
+    horizon = len(index)
+    T = post.series.num_timesteps
+    ssms = post.state_spaces(inputs)
+    total = post.num_chains * post.num_draws
+    count = total if num_samples is None else min(int(num_samples), total)
+    ssms = jax.tree_util.tree_map(lambda a: a[:count], ssms)
+    y = jnp.concatenate([jnp.asarray(post.series.y), jnp.full(horizon, jnp.nan)])
+    key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
+
+    def one(key, ssm):
+        states = sample_states(key, ssm, y, num_samples=1)[0, T:]
+        H = jnp.broadcast_to(ssm.observation_matrix, (T + horizon, ssm.state_dim))[T:]
+        offset = jnp.broadcast_to(ssm.observation_offset, (T + horizon,))[T:]
+        return jnp.einsum("ti,ti->t", states, H) + offset, jnp.sqrt(ssm.observation_var)
+
+    signal, noise_scale = jax.jit(jax.vmap(one))(jax.random.split(key_states, count), ssms)
+    noise = np.asarray(noise_scale)[:, None] * np.asarray(
+        jax.random.normal(key_noise, (count, horizon))
+    )
+    draws = post.series.to_original(np.asarray(signal) + noise)
+    return Forecast(draws, index)
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """Smoothed contribution of every component, in original units.
+
+    Attributes:
+        draws: component name to draws `(num_draws, T)`; the series' mean is carried by the
+            first component with states, so the contributions add up to `fitted`.
+        fitted: draws of the fitted signal (everything but observation noise) `(num_draws, T)`.
+        index: the time index.
+    """
+
+    draws: dict[str, np.ndarray]
+    fitted: np.ndarray
+    index: pd.Index
+
+    def to_pandas(self, interval: float = 0.9) -> dict[str, pd.DataFrame]:
+        """Per component (and "fitted"): mean, lower and upper of the central interval."""
+        tail = 50 * (1 - interval)
+        out = {}
+        for name, values in {**self.draws, "fitted": self.fitted}.items():
+            out[name] = pd.DataFrame(
+                {
+                    "mean": values.mean(axis=0),
+                    "lower": np.percentile(values, tail, axis=0),
+                    "upper": np.percentile(values, 100 - tail, axis=0),
+                },
+                index=self.index,
+            )
+        return out
+
+
+def decompose(post: Posterior, num_samples: int | None = 200, seed: int = 0) -> Decomposition:
+    """Smoothed contribution of each component, with bands, in original units.
+
+    Args:
+        post: a fitted posterior.
+        num_samples: posterior draws to use (default 200; None for all).
+        seed: seed of the simulation smoother.
+
+    Returns:
+        A `Decomposition` whose components sum to the fitted signal.
+    """
+    inputs = post.inputs
+    states = post.states(num_samples=num_samples, seed=seed)  # (n, T, d)
+    n = states.shape[0]
+    flat = {k: v[:n] for k, v in post.flat_draws().items()}
+    params = nest_parameters(post.model, flat)
+    layout = post.model.layout(inputs)
+    ssms = post.state_spaces()
+    loadings = np.asarray(ssms.observation_matrix[:n])
+    if loadings.ndim == 2:  # constant in time: (n, d) -> (n, 1, d)
+        loadings = loadings[:, None, :]
+    H = np.broadcast_to(loadings, (n, inputs.num_timesteps, layout.state_dim))
+    scale, location = post.series.scale, post.series.location
+    draws, carried = {}, False
+    for name, component in post.model:
+        part = np.zeros((n, inputs.num_timesteps))
+        if layout.slices[name].stop > layout.slices[name].start:
+            sl = layout.slices[name]
+            part = part + np.einsum("nti,nti->nt", states[:, :, sl], H[:, :, sl])
+        first = jax.tree_util.tree_map(lambda a: a[0], params[name])
+        if component.offset(first, inputs) is not None:
+            offsets = jax.vmap(lambda p, c=component: c.offset(p, inputs))(params[name])
+            part = part + np.asarray(offsets)
+        part = part * scale
+        if not carried and layout.slices[name].stop > layout.slices[name].start:
+            part = part + location
+            carried = True
+        draws[name] = part
+    fitted = sum(draws.values())
+    return Decomposition(draws, fitted, post.series.index)
+
+
+def one_step_predictions(post: Posterior) -> pd.DataFrame:
+    """One-step-ahead predictive mean, sd and standardised residual per time step.
+
+    Averaged over posterior draws: the predictive mean is the mean of the draws' one-step
+    means, and the variance adds the spread between draws (law of total variance).
+
+    Returns:
+        DataFrame indexed by time with columns observed, mean, sd, residual (NaN where the
+        observation is missing).
+    """
+    ssms = post.state_spaces()
+    y = jnp.asarray(post.series.y)
+
+    def moments(ssm):
+        filtered = kalman_filter(ssm, y)
+        T = y.shape[0]
+        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+        mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
+        var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H) + ssm.observation_var
+        return mean, var
+
+    means, variances = jax.jit(jax.vmap(moments))(ssms)
+    means, variances = np.asarray(means), np.asarray(variances)
+    mean = means.mean(axis=0)
+    var = variances.mean(axis=0) + means.var(axis=0)
+    scale = post.series.scale
+    observed = post.series.to_original(post.series.y)
+    sd = np.sqrt(var) * scale
+    predicted = post.series.to_original(mean)
+    return pd.DataFrame(
+        {
+            "observed": observed,
+            "mean": predicted,
+            "sd": sd,
+            "residual": (observed - predicted) / sd,
+        },
+        index=post.series.index,
+    )

@@ -1,0 +1,295 @@
+"""Fitting (NUTS, SVI, MAP) and the `Posterior` it returns.
+
+`fit` wraps the public lower level: `MCMC(NUTS(model))` or `SVI(model, guide)` on the
+NumPyro program that `Model.__call__` defines, with the latent states integrated out by the
+Kalman filter. The `Posterior` keeps draws in standardised units internally and reports
+them in original units.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide
+
+from bsts import _arviz
+from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
+from bsts.data import SeriesData, prepare_series
+from bsts.kalman import StateSpace, log_likelihood, sample_states
+from bsts.model import Model
+
+__all__ = ["METHODS", "Posterior", "fit", "nest_parameters"]
+
+METHODS = ("nuts", "svi", "map")
+GUIDES = {
+    "normal": autoguide.AutoNormal,
+    "multivariate_normal": autoguide.AutoMultivariateNormal,
+    "low_rank": autoguide.AutoLowRankMultivariateNormal,
+}
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """Posterior draws of a fitted model.
+
+    Attributes:
+        model: the model.
+        series: the standardised data it was fitted to.
+        method: "nuts", "svi" or "map".
+        draws: parameter draws in standardised units, each `(chains, draws, ...)`.
+        sample_stats: NUTS diagnostics (e.g. `diverging`), each `(chains, draws)`.
+        seed: the seed of the fit.
+        losses: the SVI / MAP loss trace (None for NUTS).
+    """
+
+    model: Model
+    series: SeriesData
+    method: str
+    draws: dict[str, np.ndarray]
+    sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    seed: int = 0
+    losses: np.ndarray | None = None
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """The model inputs of the fitted series."""
+        return self.model.inputs(self.series)
+
+    @property
+    def num_chains(self) -> int:
+        """Number of chains (1 for SVI and MAP)."""
+        return next(iter(self.draws.values())).shape[0]
+
+    @property
+    def num_draws(self) -> int:
+        """Draws per chain."""
+        return next(iter(self.draws.values())).shape[1]
+
+    @property
+    def samples(self) -> dict[str, np.ndarray]:
+        """Parameter draws in original units, each `(chains, draws, ...)`."""
+        units = self.model.units()
+        out = {}
+        for name, value in self.draws.items():
+            if name not in units:
+                continue  # internal sites (e.g. horseshoe auxiliaries)
+            out[name] = self._to_original(name, units[name], value)
+        return out
+
+    def _to_original(self, name: str, unit: str, value: np.ndarray) -> np.ndarray:
+        if unit == UNIT_SCALE:
+            return value * self.series.scale
+        if unit == UNIT_NONE:
+            return value
+        if unit == "coefficient":
+            component = dict(zip(self.model.names, self.model.components, strict=True))[
+                name.split(".")[0]
+            ]
+            x_scales = np.array([self.series.covariate_scales[c] for c in component.columns])
+            return value * self.series.scale / x_scales
+        raise ValueError(f"unknown unit {unit!r} for {name}")
+
+    def flat_draws(self) -> dict[str, np.ndarray]:
+        """Standardised draws with chains and draws merged: `(chains * draws, ...)`."""
+        return {k: v.reshape(-1, *v.shape[2:]) for k, v in self.draws.items()}
+
+    def state_spaces(self, inputs: ModelInputs | None = None) -> StateSpace:
+        """The state-space model of every draw, batched over a leading draw axis."""
+        inputs = inputs or self.inputs
+        params = nest_parameters(self.model, self.flat_draws())
+        return jax.vmap(lambda p: self.model.state_space(p, inputs))(params)
+
+    def pointwise_log_likelihood(self) -> np.ndarray:
+        r"""$\log p(y_t \mid y_{<t})$ per draw and step in original units, `(chains, draws, T)`.
+
+        Zero where $y_t$ is missing.
+        """
+        ssms = self.state_spaces()
+        y = jnp.asarray(self.series.y)
+        per_step = jax.jit(jax.vmap(lambda ssm: log_likelihood(ssm, y)))(ssms)
+        observed = ~np.isnan(self.series.y)
+        per_step = np.asarray(per_step) - observed * np.log(self.series.scale)
+        return per_step.reshape(self.num_chains, self.num_draws, -1)
+
+    def to_arviz(self):
+        """ArviZ data: posterior (original units), sample_stats, observed_data, log_likelihood.
+
+        The log-likelihood is pointwise and one-step-ahead (one value per time step, 0 where
+        missing), so `az.loo` and leave-future-out comparisons work on it.
+        """
+        observed = self.series.to_original(self.series.y)
+        return _arviz.to_inference_data(
+            self.samples,
+            sample_stats=self.sample_stats or None,
+            observed_data={"y": observed},
+            log_likelihood={"y": self.pointwise_log_likelihood()},
+        )
+
+    def summary(self, hdi_prob: float = 0.9):
+        """ArviZ summary (mean, sd, hdi, ess_bulk, r_hat) of every parameter, original units."""
+        data = _arviz.to_inference_data(self.samples)
+        return _arviz.summary(data, hdi_prob=hdi_prob)
+
+    def states(self, num_samples: int | None = None, seed: int = 0) -> np.ndarray:
+        """Latent state paths from the simulation smoother, one per posterior draw.
+
+        Args:
+            num_samples: how many posterior draws to use (default all).
+            seed: seed of the simulation smoother.
+
+        Returns:
+            Standardised states `(num_samples, T, d)`.
+        """
+        ssms = self.state_spaces()
+        total = self.num_chains * self.num_draws
+        count = total if num_samples is None else min(int(num_samples), total)
+        chosen = jax.tree_util.tree_map(lambda a: a[:count], ssms)
+        keys = jax.random.split(jax.random.PRNGKey(seed), count)
+        y = jnp.asarray(self.series.y)
+        draw = jax.jit(jax.vmap(lambda k, ssm: sample_states(k, ssm, y, num_samples=1)[0]))
+        return np.asarray(draw(keys, chosen))
+
+    def save(self, path) -> None:
+        """Write the posterior to a file (pickle); `Posterior.load` reads it back exactly."""
+        with Path(path).open("wb") as handle:
+            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def load(path) -> Posterior:
+        """Read a posterior written by `save`."""
+        with Path(path).open("rb") as handle:
+            posterior = pickle.load(handle)
+        if not isinstance(posterior, Posterior):
+            raise ValueError(f"{path} does not hold a bsts Posterior")
+        return posterior
+
+
+def nest_parameters(model: Model, flat: dict) -> dict:
+    """Site-keyed arrays to the `{component: {parameter: value}}` form `state_space` takes."""
+    params = {name: {} for name in model.names}
+    for site, value in flat.items():
+        component, _, parameter = site.partition(".")
+        if component in params:
+            params[component][parameter] = jnp.asarray(value)
+        else:
+            params[site] = jnp.asarray(value)
+    return params
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _as_model(model) -> Model:
+    from bsts.components import Component
+
+    if isinstance(model, Component):
+        return Model([model])
+    if isinstance(model, Model):
+        return model
+    raise ValueError(f"model must be a bsts Model or component, got {type(model).__name__}")
+
+
+def fit(
+    model,
+    data,
+    target: str | None = None,
+    method: str = "nuts",
+    *,
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    num_chains: int = 2,
+    num_steps: int = 2000,
+    guide: str = "normal",
+    learning_rate: float = 0.01,
+    seed: int = 0,
+    progress_bar: bool | None = None,
+) -> Posterior:
+    """Fit a structural model to a series.
+
+    Args:
+        model: a `Model` or a single component.
+        data: a pandas Series (the target) or DataFrame with `target=` (covariate columns
+            are those the components name). NaN in the target is missing data.
+        target: the target column of a DataFrame.
+        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode).
+        num_warmup: NUTS warm-up iterations per chain.
+        num_samples: NUTS draws per chain, or draws taken from the SVI guide.
+        num_chains: NUTS chains; they run in parallel when the host has a device per chain,
+            else one after the other (vectorised chains would evaluate both branches of the
+            likelihood's fast-path switch).
+        num_steps: SVI / MAP optimisation steps.
+        guide: SVI guide: "normal" (AutoNormal), "multivariate_normal" or "low_rank".
+        learning_rate: Adam step size for SVI / MAP.
+        seed: random seed; the same seed gives the same draws.
+        progress_bar: show progress; default: only when writing to a terminal.
+
+    Returns:
+        A `Posterior`.
+
+    Raises:
+        ValueError: an unknown method or guide, non-positive counts, or bad data.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if guide not in GUIDES:
+        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    model = _as_model(model)
+    num_samples = _positive_int(num_samples, "num_samples")
+    num_chains = _positive_int(num_chains, "num_chains")
+    num_steps = _positive_int(num_steps, "num_steps")
+    if (
+        not isinstance(num_warmup, (int, np.integer))
+        or isinstance(num_warmup, bool)
+        or num_warmup < 0
+    ):
+        raise ValueError(f"num_warmup must be a non-negative integer, got {num_warmup!r}")
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+
+    series = prepare_series(data, target, model.covariate_columns)
+    inputs = model.inputs(series)
+    y = jnp.asarray(series.y)
+    key = jax.random.PRNGKey(seed)
+
+    if method == "nuts":
+        chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
+        mcmc = MCMC(
+            NUTS(model),
+            num_warmup=int(num_warmup),
+            num_samples=num_samples,
+            num_chains=num_chains,
+            chain_method=chain_method,
+            progress_bar=progress_bar,
+        )
+        mcmc.run(key, inputs, y=y)
+        draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        stats = {"diverging": np.asarray(extra["diverging"])}
+        return Posterior(model, series, method, draws, stats, seed)
+
+    if method == "map":
+        svi_guide = autoguide.AutoDelta(model)
+    else:
+        svi_guide = GUIDES[guide](model)
+    svi = SVI(model, svi_guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
+    key_fit, key_draw = jax.random.split(key)
+    result = svi.run(key_fit, num_steps, inputs, y=y, progress_bar=progress_bar)
+    count = 1 if method == "map" else num_samples
+    key_guide, key_model = jax.random.split(key_draw)
+    latent = numpyro.infer.Predictive(svi_guide, params=result.params, num_samples=count)(
+        key_guide, inputs
+    )
+    # The model, replayed on the guide's draws, adds its deterministic sites.
+    derived = numpyro.infer.Predictive(model, posterior_samples=latent)(key_model, inputs)
+    draws = {k: np.asarray(v)[None] for k, v in {**latent, **derived}.items() if k != "y"}
+    return Posterior(model, series, method, draws, {}, seed, np.asarray(result.losses))
