@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from kalman_helpers import co2_monthly, co2_system, llt_seasonal_system, random_system
+from kalman_helpers import FIELD_NAMES, co2_monthly, co2_system, llt_seasonal_system, random_system
 
 from bsts.kalman import (
     StateSpace,
@@ -19,16 +19,6 @@ from bsts.kalman import (
 )
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.transition import Transition
-
-FIELDS = (
-    "transition_matrix",
-    "transition_cov",
-    "observation_matrix",
-    "observation_offset",
-    "observation_var",
-    "initial_mean",
-    "initial_cov",
-)
 
 
 def _ssm(system) -> StateSpace:
@@ -66,7 +56,7 @@ _pointwise_grad = jax.jit(jax.value_and_grad(lambda ssm, y: log_likelihood(ssm, 
 
 
 def _assert_same_gradient(expected, actual, rtol):
-    for name in FIELDS:
+    for name in FIELD_NAMES:
         e = np.asarray(getattr(expected, name))
         a = np.asarray(getattr(actual, name))
         scale = np.max(np.abs(e)) + 1e-12

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import scipy.linalg
 import scipy.stats
+from kalman_helpers import FIELD_NAMES
 from numpyro import handlers
 
 import bsts
@@ -17,15 +18,6 @@ from bsts.kalman import StateSpace, kalman_filter, marginal_log_likelihood
 from bsts.model import OBSERVATION_SCALE, Model
 
 T = 24
-FIELDS = (
-    "transition_matrix",
-    "transition_cov",
-    "observation_matrix",
-    "observation_offset",
-    "observation_var",
-    "initial_mean",
-    "initial_cov",
-)
 
 
 def _frame(seed=0, irregular=False):
@@ -71,7 +63,7 @@ def _trace(model, inputs, y=None, seed=0):
 
 
 def _assert_same_state_space(got: StateSpace, expected: StateSpace):
-    for field in FIELDS:
+    for field in FIELD_NAMES:
         a, b = np.asarray(getattr(got, field)), np.asarray(getattr(expected, field))
         assert a.shape == b.shape, field
         np.testing.assert_allclose(a, b, atol=1e-14, err_msg=field)
