@@ -74,7 +74,6 @@ class Block:
 
 UNIT_SCALE = "scale"  # multiply by the target's standard deviation
 UNIT_NONE = "none"  # dimensionless
-UNIT_RATE = "rate"  # per step: a scale per unit of time
 
 
 class Component:
