@@ -38,7 +38,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+# Hashed by identity: NumPyro caches its compiled sampler by the model's arguments, so
+# chains run one after the other share a single compilation.
+@dataclass(frozen=True, eq=False)
 class ModelInputs:
     """Arrays a component needs to build its block (standardised units).
 

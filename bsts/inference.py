@@ -17,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide
+from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
+from bsts._nuts import run_nuts
 from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
@@ -224,9 +225,9 @@ def fit(
         method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode).
         num_warmup: NUTS warm-up iterations per chain.
         num_samples: NUTS draws per chain, or draws taken from the SVI guide.
-        num_chains: NUTS chains; they run in parallel when the host has a device per chain,
-            else one after the other (vectorised chains would evaluate both branches of the
-            likelihood's fast-path switch).
+        num_chains: NUTS chains; they run side by side when the host exposes a device per
+            chain (`numpyro.set_host_device_count`, called before JAX starts), else one after
+            the other, sharing one compilation (see `bsts._nuts`).
         num_steps: SVI / MAP optimisation steps.
         guide: SVI guide: "normal" (AutoNormal), "multivariate_normal" or "low_rank".
         learning_rate: Adam step size for SVI / MAP.
@@ -262,19 +263,16 @@ def fit(
     key = jax.random.PRNGKey(seed)
 
     if method == "nuts":
-        chain_method = "parallel" if jax.local_device_count() >= num_chains else "sequential"
-        mcmc = MCMC(
-            NUTS(model),
+        draws, stats = run_nuts(
+            model,
+            (inputs,),
+            {"y": y},
             num_warmup=int(num_warmup),
             num_samples=num_samples,
             num_chains=num_chains,
-            chain_method=chain_method,
+            seed=seed,
             progress_bar=progress_bar,
         )
-        mcmc.run(key, inputs, y=y)
-        draws = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
-        stats = {"diverging": np.asarray(extra["diverging"])}
         return Posterior(model, series, method, draws, stats, seed)
 
     if method == "map":

@@ -17,6 +17,7 @@ from bsts.kalman import (
     log_likelihood,
     marginal_log_likelihood,
 )
+from bsts.kalman.marginal import MAX_CLOSED_FORM_GAPS, static_gaps
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.transition import Transition
 
@@ -95,6 +96,42 @@ def test_gradients_of_every_field_match_autodiff(rng, missing):
         fast_value, actual = fast(ssm, y)
         np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-10)
         _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "gaps",
+    [[150], [0, 1, 2], [3, 150, 151, 290, 299], list(range(100, 160))],
+    ids=["one", "leading", "scattered", "long-run"],
+)
+def test_closed_form_with_gaps_known_at_trace_time(rng, gaps):
+    """Concrete y with NaNs (as inside a NumPyro model): the gap-corrected closed form."""
+    y = _series(rng, 300)
+    y[gaps] = np.nan
+    assert np.array_equal(static_gaps(y), gaps)
+    ssm = _ssm(_llt_seasonal())
+    value, expected = _exact_grad(ssm, y)
+    fast_value, actual = jax.jit(jax.value_and_grad(lambda s: marginal_log_likelihood(s, y)))(ssm)
+    np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-10)
+    _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
+def test_closed_form_with_gaps_in_a_random_dense_system(rng):
+    system = random_system(rng, state_dim=3, num_steps=200, time_invariant=True)
+    y = rng.normal(size=200) * 3
+    y[[0, 50, 120, 199]] = np.nan
+    ssm = _ssm(system)
+    expected = float(_exact_total(ssm, y))
+    np.testing.assert_allclose(float(marginal_log_likelihood(ssm, y)), expected, rtol=1e-10)
+
+
+def test_static_gaps_only_for_concrete_series_with_few_gaps():
+    y = np.zeros(50)
+    y[[4, 7]] = np.nan
+    assert np.array_equal(static_gaps(y), [4, 7])
+    assert static_gaps(np.full(MAX_CLOSED_FORM_GAPS + 1, np.nan)) is None
+    seen = []
+    jax.jit(lambda v: seen.append(static_gaps(v)) or v)(jnp.asarray(y))
+    assert seen == [None]  # traced: the gaps are unknown until run time
 
 
 def test_gradients_with_random_dense_systems(rng):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
+import numpy as np
 from jaxtyping import Array, Float
 
-from bsts.kalman.marginal import steady_state_marginal_log_likelihood
+from bsts.kalman.marginal import static_gaps, steady_state_marginal_log_likelihood
 from bsts.kalman.parallel import parallel_filter
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
@@ -64,7 +68,9 @@ def marginal_log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Arr
     Equal to `kalman_filter(ssm, y).log_likelihood.sum()` to float tolerance. When F, Q, H
     and r are declared constant and every step is observed, it runs no covariance recursion
     at all: the steady-state filter plus an exact low-rank correction for the initial
-    covariance (see `bsts.kalman.marginal`). Otherwise it sums `log_likelihood`.
+    covariance (see `bsts.kalman.marginal`). Missing steps keep that path when `y` is a
+    concrete array (not traced), as it is when a NumPyro model observes it, and has at most
+    `MAX_CLOSED_FORM_GAPS` of them. Otherwise it sums `log_likelihood`.
 
     Args:
         ssm: the state-space model.
@@ -73,7 +79,37 @@ def marginal_log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Arr
     Returns:
         A scalar.
     """
+    gaps = static_gaps(y)
     ssm, y, observed = prepare(ssm, y)
     if ssm.has_constant_dynamics:
-        return steady_state_marginal_log_likelihood(ssm, y, observed)
+        gaps = None if gaps is None else tuple(int(j) for j in gaps)
+        F = ssm.transition_matrix
+        frozen = None if isinstance(F, jax.core.Tracer) else _FrozenArray(F)
+        return _constant_dynamics_marginal(ssm, y, observed, gaps, frozen)
     return sequential_filter(ssm, y, observed).log_likelihood.sum()
+
+
+class _FrozenArray:
+    """A concrete array as a hashable static argument, compared by value."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+        self._key = (self.array.shape, self.array.dtype.str, self.array.tobytes())
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _FrozenArray) and self._key == other._key
+
+
+# Compiled once per shape, gap pattern and concrete F: NumPyro evaluates the model eagerly
+# while it looks for initial values, and there each `lax.cond` would compile on its own.
+# A concrete F stays concrete inside (static), so its sparse products still apply.
+@partial(jax.jit, static_argnames=("gaps", "frozen_transition"))
+def _constant_dynamics_marginal(ssm, y, observed, gaps, frozen_transition):
+    if frozen_transition is not None:
+        ssm = ssm.replace(transition_matrix=frozen_transition.array)
+    return steady_state_marginal_log_likelihood(
+        ssm, y, observed, None if gaps is None else np.asarray(gaps, dtype=int)
+    )

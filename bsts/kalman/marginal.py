@@ -7,28 +7,46 @@ innovations $\tilde v_t$ (all with variance $\bar S$) come from the blocked stea
 recursion of `bsts.kalman.steady`, started at $m_0$. The rest, $E_0$, enters $y$ through
 $y_t \mathrel{+}= H F^t \delta$, $\delta \sim \mathcal N(0, E_0)$; whitened by the same
 steady filter, the response to $\delta$ is $w_t \delta$ with $w_t = H L^t$. The matrix
-determinant lemma and the Woodbury identity then give the exact total
+determinant lemma and the Woodbury identity then give, for the full covariance $\Sigma$ of
+$y$ and any residual vectors $a, b$ (their whitened forms $\tilde v^a, \tilde v^b$),
 
 $$
-\log p(y) = \sum_t \log \mathcal N(\tilde v_t; 0, \bar S)
-- \tfrac12 \log\det(I + W E_0) + \tfrac12\, c^\top E_0 (I + W E_0)^{-1} c,
+\log\det\Sigma = T \log \bar S + \log\det(I + W E_0), \qquad
+a^\top \Sigma^{-1} b = \tilde v^{a\top} \tilde v^b / \bar S
+- c_a^\top E_0 (I + W E_0)^{-1} c_b,
 $$
 $$
-W = \sum_t w_t^\top w_t / \bar S, \qquad c = \sum_t w_t^\top \tilde v_t / \bar S,
+W = \sum_t w_t^\top w_t / \bar S, \qquad c_a = \sum_t w_t^\top \tilde v^a_t / \bar S,
 $$
 
 where both sums are accumulated block-wise ($w_{kB+j} = (H L^j) (L^B)^k$). No step runs the
 covariance recursion, so the cost is that of the steady blocks alone, in value and
-gradient. It needs every step observed and a fixed point that solves the Riccati equation;
-otherwise the per-step path (`steady_state_log_likelihood`) runs instead, chosen by a
-`lax.cond` under `jit`.
+gradient.
+
+**Missing steps.** With the $m$ missing steps $J$ known when the function is traced (the
+observations are a concrete array, as they are inside a NumPyro model), the observed
+part $y_o$ still needs no recursion. Fill the gaps with zeros, so the residual is
+$r = u + \sum_{j \in J} c_j e_j$ for unknown fill values $c$. With
+$\Lambda = \Sigma^{-1}$ restricted to the gaps and $b = \Lambda_{J,\cdot}\, u$, the Gaussian
+conditional $p(y_o) = p(y_o, y_J = c^*) / p(y_J = c^* \mid y_o)$ at its mode $c^*$ gives
+
+$$
+\log p(y_o) = -\tfrac12\left[(T - m)\log 2\pi + \log\det\Sigma + \log\det\Lambda_{JJ}
++ u^\top\Sigma^{-1}u - b^\top \Lambda_{JJ}^{-1} b\right],
+$$
+
+so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
+zero mean): matrix products in place of matrix-vector ones. Without a fixed point that
+solves the Riccati equation, with the gaps not known at trace time, or with too many of
+them, the per-step path (`steady_state_log_likelihood`) runs instead.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
 
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.state_space import StateSpace
@@ -38,21 +56,55 @@ from bsts.kalman.steady import (
     steady_operators,
     steady_state_log_likelihood,
 )
-from bsts.kalman.steps import LOG_2PI
+from bsts.kalman.steps import LOG_2PI, symmetrize
 
-__all__ = ["steady_state_marginal_log_likelihood"]
+__all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_likelihood"]
+
+# The gap impulses are whitened as extra series: memory grows as T * (gaps + 1), and the
+# gap system is dense in the gaps, so past these sizes the per-step path is cheaper.
+MAX_CLOSED_FORM_GAPS = 256
+_MAX_WHITENED_ENTRIES = 4_000_000
 
 
-def _closed_form(ssm: StateSpace, y, P_bar, block: int) -> Float[Array, ""]:
+def static_gaps(y) -> np.ndarray | None:
+    """The indices of the missing steps when `y` is concrete and has few enough of them.
+
+    Returns:
+        The sorted indices of the NaN entries of `y`, or None when `y` is traced (its gaps
+        are unknown until run time) or has too many gaps for the closed form.
+    """
+    if isinstance(y, jax.core.Tracer):
+        return None
+    try:
+        gaps = np.flatnonzero(np.isnan(np.asarray(y, dtype=float)))
+    except (TypeError, ValueError):
+        return None  # not numeric: `prepare` reports it
+
+    too_many = gaps.size > MAX_CLOSED_FORM_GAPS
+    if too_many or (gaps.size + 1) * np.size(y) > _MAX_WHITENED_ENTRIES:
+        return None
+    return gaps
+
+
+def _whitened_gram(
+    ssm: StateSpace, residuals: Float[Array, "T k"], means: Float[Array, "d k"], P_bar, block
+) -> tuple[Float[Array, "k k"], Float[Array, ""]]:
+    r"""$R^\top \Sigma^{-1} R$ and $\log\det\Sigma$ for residual columns $R$.
+
+    Each column has its own initial mean. The log-determinant is NaN if round-off made
+    $I + W E_0$ singular.
+    """
     F, H, r = ssm.transition_matrix, ssm.observation_matrix, ssm.observation_var
-    T = y.shape[0]
+    T = residuals.shape[0]
     S_bar, rows, toeplitz, columns, L_block = steady_operators(F, H, r, P_bar, block)
-    offset = ssm.observation_offset
-    v, valid = blocked_steady_innovations(
-        y - offset, ssm.initial_mean, rows, toeplitz, columns, L_block
+    whiten = jax.vmap(
+        lambda u, x0: blocked_steady_innovations(u, x0, rows, toeplitz, columns, L_block),
+        in_axes=(1, 1),
+        out_axes=(-1, None),
     )
-    v = jnp.where(valid, v, 0.0)
-    steady_terms = -0.5 * (T * (LOG_2PI + jnp.log(S_bar)) + jnp.sum(v * v) / S_bar)
+    v, valid = whiten(residuals, means)  # v: (num_blocks, B, k)
+    v = jnp.where(valid[..., None], v, 0.0)
+    steady_gram = jnp.einsum("nbi,nbj->ij", v, v) / S_bar
 
     weighted_rows = valid[:, :, None] * rows[None]  # (num_blocks, B, d)
 
@@ -63,32 +115,58 @@ def _closed_form(ssm: StateSpace, y, P_bar, block: int) -> Float[Array, ""]:
         projection = block_rows.T @ block_v / S_bar + L_block.T @ projection
         return (gramian, projection), None
 
-    dim = ssm.state_dim
+    dim, k = ssm.state_dim, residuals.shape[1]
+    dtype = residuals.dtype
     (gramian, projection), _ = jax.lax.scan(
         accumulate,
-        (jnp.zeros((dim, dim), y.dtype), jnp.zeros(dim, y.dtype)),
+        (jnp.zeros((dim, dim), dtype), jnp.zeros((dim, k), dtype)),
         (weighted_rows, v),
         reverse=True,
     )
-    excess = ssm.initial_cov - P_bar
-    M = jnp.eye(dim, dtype=y.dtype) + gramian @ excess
-    sign, log_det = jnp.linalg.slogdet(M)
-    correction = -0.5 * log_det + 0.5 * projection @ excess @ jnp.linalg.solve(M, projection)
-    return jnp.where(sign > 0, steady_terms + correction, jnp.nan)
+    # Symmetrised as in the exact filter, so the gradient in P0 is symmetric as well.
+    excess = symmetrize(ssm.initial_cov) - P_bar
+    M = jnp.eye(dim, dtype=dtype) + gramian @ excess
+    sign, log_det_M = jnp.linalg.slogdet(M)
+    gram = steady_gram - projection.T @ excess @ jnp.linalg.solve(M, projection)
+    log_det = T * jnp.log(S_bar) + log_det_M
+    return gram, jnp.where(sign > 0, log_det, jnp.nan)
+
+
+def _closed_form(
+    ssm: StateSpace, y, gaps: Int[np.ndarray, " m"], P_bar, block: int
+) -> Float[Array, ""]:
+    T, m = y.shape[0], gaps.size
+    u = y - ssm.observation_offset
+    if m:
+        u = u.at[gaps].set(0.0)
+    impulses = jnp.zeros((T, m), y.dtype).at[gaps, jnp.arange(m)].set(1.0)
+    residuals = jnp.concatenate([u[:, None], impulses], axis=1)
+    means = jnp.zeros((ssm.state_dim, m + 1), y.dtype).at[:, 0].set(ssm.initial_mean)
+    gram, log_det = _whitened_gram(ssm, residuals, means, P_bar, block)
+    quadratic = gram[0, 0]
+    if m:
+        chol = jnp.linalg.cholesky(gram[1:, 1:])
+        z = jax.scipy.linalg.solve_triangular(chol, gram[1:, 0], lower=True)
+        quadratic = quadratic - z @ z
+        log_det = log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+    return -0.5 * ((T - m) * LOG_2PI + log_det + quadratic)
 
 
 def steady_state_marginal_log_likelihood(
     ssm: StateSpace,
     y: Float[Array, " T"],
     observed: Bool[Array, " T"],
+    gaps: Int[np.ndarray, " m"] | None = None,
     block: int = DEFAULT_BLOCK,
 ) -> Float[Array, ""]:
     r"""Total log-likelihood for a model whose F, Q, H and r are constant.
 
     Args:
         ssm: the model; `ssm.has_constant_dynamics` must be true.
-        y: NaN-free observations.
+        y: NaN-free observations (0 at the missing steps).
         observed: the mask of observed steps.
+        gaps: the missing steps, known at trace time (`static_gaps`), or None when they
+            are not; with None the closed form is used only if every step is observed.
         block: the block length B.
 
     Returns:
@@ -103,14 +181,17 @@ def steady_state_marginal_log_likelihood(
     P_bar = riccati_fixed_point(F, Q, H, r)
     residual = jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar))
     tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
-    usable = jnp.all(observed) & (residual <= tolerance)
+    usable = residual <= tolerance
+    if gaps is None:
+        usable = usable & jnp.all(observed)
+        gaps = np.zeros(0, dtype=int)
 
     def per_step(_):
         return jnp.sum(steady_state_log_likelihood(ssm, y, observed, block))
 
     def closed(_):
-        total = _closed_form(ssm, y, P_bar, block)
-        # A non-positive determinant can only come from round-off: use the safe path.
+        total = _closed_form(ssm, y, gaps, P_bar, block)
+        # A non-finite total can only come from round-off: use the safe path.
         return jax.lax.cond(jnp.isfinite(total), lambda _: total, per_step, None)
 
     return jax.lax.cond(usable, closed, per_step, None)

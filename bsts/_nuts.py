@@ -1,0 +1,127 @@
+"""NUTS chains that share one compilation.
+
+NumPyro's `MCMC` compiles its sampling loop again for every chain it runs one after the
+other (the loop's collection function is a new closure per chain), and vectorised chains
+would evaluate both branches of every `lax.cond` in the likelihood's fast-path switch. This
+module drives NumPyro's own functional NUTS kernel (`numpyro.infer.hmc.hmc`) with one
+initialisation function and one sampling kernel for all chains: they run one after the
+other on a single device, or side by side with `pmap` when the host exposes a device per
+chain (`numpyro.set_host_device_count`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import initialize_model
+from numpyro.util import progress_bar_factory
+
+__all__ = ["run_nuts"]
+
+
+def run_nuts(
+    model,
+    model_args: tuple,
+    model_kwargs: dict,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    seed: int,
+    progress_bar: bool,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run NUTS chains with windowed step-size and diagonal mass-matrix adaptation.
+
+    Args:
+        model: a NumPyro model.
+        model_args: its positional arguments.
+        model_kwargs: its keyword arguments (the observed series).
+        num_warmup: adaptation iterations per chain (discarded).
+        num_samples: draws kept per chain.
+        num_chains: number of chains.
+        seed: random seed.
+        progress_bar: show a progress bar per chain (chains run one after the other).
+        target_accept_prob: NUTS's target acceptance probability.
+        max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
+
+    Returns:
+        `(draws, stats)`: every sample site (constrained, plus deterministic sites), and
+        `diverging` / `num_steps`; each `(num_chains, num_samples, ...)`.
+    """
+    chain_keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+    split = jax.vmap(jax.random.split)(chain_keys)
+    init_keys, run_keys = split[:, 0], split[:, 1]
+    infos = [
+        initialize_model(key, model, model_args=model_args, model_kwargs=model_kwargs)
+        for key in init_keys
+    ]
+    starts = jax.tree_util.tree_map(
+        lambda *values: jnp.stack(values), *(info.param_info.z for info in infos)
+    )
+    init_kernel, sample_kernel = hmc(infos[0].potential_fn, algo="NUTS")
+    start = partial(
+        init_kernel,
+        num_warmup=num_warmup,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+    )
+
+    total = num_warmup + num_samples
+    side_by_side = num_chains > 1 and jax.local_device_count() >= num_chains
+    decorate = (
+        progress_bar_factory(total, num_chains, max(1, total // 20))
+        if progress_bar
+        else lambda body: lambda i, vals: (body(i, vals[0]), vals[1])
+    )
+
+    def run_chain(key, z):
+        """Initialise, adapt and sample one chain: a single compiled program."""
+        state = start(z, rng_key=key)
+        kept = jax.tree_util.tree_map(
+            lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)), _kept(state)
+        )
+
+        def body(i, carry):
+            state, kept = carry
+            state = sample_kernel(state)
+            slot = jnp.clip(i - num_warmup, 0, num_samples - 1)
+            keep = i >= num_warmup
+            kept = jax.tree_util.tree_map(
+                lambda buf, v: buf.at[slot].set(jnp.where(keep, v, buf[slot])), kept, _kept(state)
+            )
+            return state, kept
+
+        # The progress decorator threads a chain id (-1: assign the next free bar).
+        (_, kept), _ = jax.lax.fori_loop(0, total, decorate(body), ((state, kept), -1))
+        return kept
+
+    if side_by_side:
+        z, diverging, num_steps = jax.pmap(run_chain)(run_keys, starts)
+    else:
+        # Compiled once; every chain reuses it.
+        run = jax.jit(run_chain)
+        runs = [
+            run(run_keys[i], jax.tree_util.tree_map(lambda a, i=i: a[i], starts))
+            for i in range(num_chains)
+        ]
+        z, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
+
+    flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
+    constrained = jax.jit(jax.vmap(infos[0].postprocess_fn))(flat)
+    draws = {
+        name: np.asarray(value).reshape(num_chains, num_samples, *value.shape[1:])
+        for name, value in constrained.items()
+    }
+    stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps)}
+    return draws, stats
+
+
+def _kept(state):
+    """What each kept draw records."""
+    return state.z, state.diverging, state.num_steps
