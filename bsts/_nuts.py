@@ -11,8 +11,6 @@ chain (`numpyro.set_host_device_count`).
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,21 +55,6 @@ def run_nuts(
     chain_keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
     split = jax.vmap(jax.random.split)(chain_keys)
     init_keys, run_keys = split[:, 0], split[:, 1]
-    infos = [
-        initialize_model(key, model, model_args=model_args, model_kwargs=model_kwargs)
-        for key in init_keys
-    ]
-    starts = jax.tree_util.tree_map(
-        lambda *values: jnp.stack(values), *(info.param_info.z for info in infos)
-    )
-    init_kernel, sample_kernel = hmc(infos[0].potential_fn, algo="NUTS")
-    start = partial(
-        init_kernel,
-        num_warmup=num_warmup,
-        target_accept_prob=target_accept_prob,
-        max_tree_depth=max_tree_depth,
-    )
-
     total = num_warmup + num_samples
     side_by_side = num_chains > 1 and jax.local_device_count() >= num_chains
     decorate = (
@@ -80,9 +63,21 @@ def run_nuts(
         else lambda body: lambda i, vals: (body(i, vals[0]), vals[1])
     )
 
-    def run_chain(key, z):
-        """Initialise, adapt and sample one chain: a single compiled program."""
-        state = start(z, rng_key=key)
+    def run_chain(init_key, run_key):
+        """Initialise, adapt and sample one chain: a single compiled program.
+
+        The search for valid initial values runs inside it too (NumPyro would otherwise
+        evaluate the model eagerly, compiling the likelihood separately).
+        """
+        info = initialize_model(init_key, model, model_args=model_args, model_kwargs=model_kwargs)
+        init_kernel, sample_kernel = hmc(info.potential_fn, algo="NUTS")
+        state = init_kernel(
+            info.param_info.z,
+            num_warmup=num_warmup,
+            target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth,
+            rng_key=run_key,
+        )
         kept = jax.tree_util.tree_map(
             lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)), _kept(state)
         )
@@ -98,26 +93,20 @@ def run_nuts(
             return state, kept
 
         # The progress decorator threads a chain id (-1: assign the next free bar).
-        (_, kept), _ = jax.lax.fori_loop(0, total, decorate(body), ((state, kept), -1))
-        return kept
+        (_, (z, diverging, num_steps)), _ = jax.lax.fori_loop(
+            0, total, decorate(body), ((state, kept), -1)
+        )
+        return jax.vmap(info.postprocess_fn)(z), diverging, num_steps
 
     if side_by_side:
-        z, diverging, num_steps = jax.pmap(run_chain)(run_keys, starts)
+        constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
     else:
         # Compiled once; every chain reuses it.
         run = jax.jit(run_chain)
-        runs = [
-            run(run_keys[i], jax.tree_util.tree_map(lambda a, i=i: a[i], starts))
-            for i in range(num_chains)
-        ]
-        z, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
+        runs = [run(init_keys[i], run_keys[i]) for i in range(num_chains)]
+        constrained, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
 
-    flat = jax.tree_util.tree_map(lambda a: a.reshape(-1, *a.shape[2:]), z)
-    constrained = jax.jit(jax.vmap(infos[0].postprocess_fn))(flat)
-    draws = {
-        name: np.asarray(value).reshape(num_chains, num_samples, *value.shape[1:])
-        for name, value in constrained.items()
-    }
+    draws = {name: np.asarray(value) for name, value in constrained.items()}
     stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps)}
     return draws, stats
 

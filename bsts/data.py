@@ -117,7 +117,8 @@ def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
                 frequency = None
         if frequency is not None:
             return np.ones(len(index)), pd.tseries.frequencies.to_offset(frequency), True, frequency
-        gaps = np.diff(index.asi8).astype(float)
+        # In nanoseconds whatever the index resolution (pandas 3 defaults to microseconds).
+        gaps = np.diff(index.as_unit("ns").asi8).astype(float)
     elif isinstance(index, pd.RangeIndex) or pd.api.types.is_numeric_dtype(index):
         gaps = np.diff(np.asarray(index, dtype=float))
     else:

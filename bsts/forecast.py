@@ -103,7 +103,10 @@ def _extended_inputs(post: Posterior, horizon: int | None, future) -> tuple[Mode
         if not joined.is_monotonic_increasing or joined.has_duplicates:
             raise ValueError("future timestamps must come after the data, without duplicates")
         gaps = np.diff(
-            np.asarray(joined.asi8 if isinstance(joined, pd.DatetimeIndex) else joined, float)
+            np.asarray(
+                joined.as_unit("ns").asi8 if isinstance(joined, pd.DatetimeIndex) else joined,
+                float,
+            )
         )
         step = series.step.value if isinstance(series.step, pd.Timedelta) else float(series.step)
         future_dt = gaps[-horizon:] / step

@@ -120,13 +120,13 @@ def test_irregular_datetime_index(rng):
     frame = frame.iloc[np.unique(keep)]
     series = prepare_series(frame, "y", [])
 
-    gaps = np.diff(frame.index.asi8).astype(float)
-    expected = np.concatenate([[1.0], gaps / np.median(gaps)])
+    days = np.diff(frame.index.to_numpy()) / np.timedelta64(1, "D")
+    expected = np.concatenate([[1.0], days / np.median(days)])
     assert not series.regular
     assert series.frequency is None
     np.testing.assert_allclose(series.dt, expected, rtol=1e-12)
     assert series.dt[0] == 1.0
-    assert series.step == pd.Timedelta(int(np.median(gaps)), unit="ns")
+    assert series.step == pd.Timedelta(days=float(np.median(days)))
 
 
 def test_irregular_lightcurve():
@@ -259,3 +259,11 @@ def test_non_time_index(rng):
     frame = pd.DataFrame({"y": rng.normal(size=5)}, index=list("abcde"))
     with pytest.raises(ValueError, match="DatetimeIndex or numeric"):
         prepare_series(frame, "y", [])
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_irregular_step_is_right_at_any_index_resolution(unit):
+    index = pd.DatetimeIndex(["2020-01-01", "2020-01-02", "2020-01-04", "2020-01-05"]).as_unit(unit)
+    series = prepare_series(pd.Series([1.0, 2.0, 0.5, 3.0], index=index), None, [])
+    assert series.step == pd.Timedelta("1D")
+    np.testing.assert_allclose(series.dt, [1.0, 1.0, 2.0, 1.0])
