@@ -129,6 +129,11 @@ def test_static_gaps_only_for_concrete_series_with_few_gaps():
     y[[4, 7]] = np.nan
     assert np.array_equal(static_gaps(y), [4, 7])
     assert static_gaps(np.full(MAX_CLOSED_FORM_GAPS + 1, np.nan)) is None
+    long = np.zeros(100_000)
+    long[[10, 500, 90_000]] = np.nan
+    assert np.array_equal(static_gaps(long), [10, 500, 90_000])  # a few: always closed
+    long[::1000] = np.nan
+    assert static_gaps(long) is None  # 100 gaps in 10^5 steps: the per-step path is cheaper
     seen = []
     jax.jit(lambda v: seen.append(static_gaps(v)) or v)(jnp.asarray(y))
     assert seen == [None]  # traced: the gaps are unknown until run time

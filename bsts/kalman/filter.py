@@ -69,8 +69,8 @@ def marginal_log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Arr
     and r are declared constant and every step is observed, it runs no covariance recursion
     at all: the steady-state filter plus an exact low-rank correction for the initial
     covariance (see `bsts.kalman.marginal`). Missing steps keep that path when `y` is a
-    concrete array (not traced), as it is when a NumPyro model observes it, and has at most
-    `MAX_CLOSED_FORM_GAPS` of them. Otherwise it sums `log_likelihood`.
+    concrete array (not traced), as it is when a NumPyro model observes it, and has few of
+    them (`bsts.kalman.marginal.static_gaps`). Otherwise it sums `log_likelihood`.
 
     Args:
         ssm: the state-space model.
