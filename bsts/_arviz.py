@@ -35,6 +35,7 @@ __all__ = [
     "get_group",
     "group_names",
     "loo",
+    "plot_chains",
     "summary",
     "to_inference_data",
 ]
@@ -255,3 +256,28 @@ def loo(data: Any, var_name: str | None = None) -> LooResult:
     k = np.array(getattr(pareto_k, "values", pareto_k), dtype=float)
     k.setflags(write=False)
     return LooResult(elpd=float(elpd), se=float(se), p_loo=float(p_loo), pareto_k=k)
+
+
+def plot_chains(data: Any, kind: str):
+    """Trace or rank plots of every posterior variable, as a matplotlib Figure.
+
+    ArviZ 0.x draws on matplotlib axes and returns them; ArviZ 1.x (arviz-plots) returns a
+    `PlotCollection` whose figure sits in its `viz` tree.
+
+    Args:
+        data: the posterior's ArviZ data.
+        kind: "trace" or "rank".
+    """
+    import matplotlib.pyplot as plt
+
+    function = {"trace": az.plot_trace, "rank": az.plot_rank}[kind]
+    with warnings.catch_warnings():
+        # ArviZ's own use of deprecated matplotlib helpers: nothing the caller can act on.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        if ARVIZ_MAJOR >= 1:
+            collection = function(data, backend="matplotlib")
+            return collection.viz["figure"].item()
+        axes = np.atleast_1d(function(data))
+    figure = axes.flat[0].figure
+    plt.figure(figure.number)  # keep it current, as pyplot users expect
+    return figure
