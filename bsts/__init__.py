@@ -1,6 +1,6 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import datasets, kalman
+from bsts import datasets, kalman, metrics, plot
 from bsts.components import (
     Autoregressive,
     DynamicRegression,
@@ -31,6 +31,8 @@ __all__ = [
     "fit",
     "forecast",
     "kalman",
+    "metrics",
     "one_step_predictions",
+    "plot",
 ]
 __version__ = "0.1.0.dev0"

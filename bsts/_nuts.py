@@ -3,13 +3,17 @@
 NumPyro's `MCMC` compiles its sampling loop again for every chain it runs one after the
 other (the loop's collection function is a new closure per chain), and vectorised chains
 would evaluate both branches of every `lax.cond` in the likelihood's fast-path switch. This
-module drives NumPyro's own functional NUTS kernel (`numpyro.infer.hmc.hmc`) with one
-initialisation function and one sampling kernel for all chains: they run one after the
-other on a single device, or side by side with `pmap` when the host exposes a device per
-chain (`numpyro.set_host_device_count`).
+module drives NumPyro's own functional NUTS kernel (`numpyro.infer.hmc.hmc`): one compiled
+program initialises, adapts and samples a chain. With a device per chain
+(`numpyro.set_host_device_count`) the chains run under `pmap`; otherwise the one compiled
+program is started from a thread per chain, and XLA runs those executions side by side
+on a multi-core host.
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -101,9 +105,17 @@ def run_nuts(
     if side_by_side:
         constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
     else:
-        # Compiled once; every chain reuses it.
-        run = jax.jit(run_chain)
-        runs = [run(init_keys[i], run_keys[i]) for i in range(num_chains)]
+        # Compiled once; every chain reuses it. XLA runs executions started from different
+        # threads at the same time, so on a multi-core host the chains overlap even on a
+        # single device.
+        run = jax.jit(run_chain).lower(init_keys[0], run_keys[0]).compile()
+        with ThreadPoolExecutor(max_workers=min(num_chains, os.cpu_count() or 1)) as pool:
+            runs = list(
+                pool.map(
+                    lambda i: jax.block_until_ready(run(init_keys[i], run_keys[i])),
+                    range(num_chains),
+                )
+            )
         constrained, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
 
     draws = {name: np.asarray(value) for name, value in constrained.items()}

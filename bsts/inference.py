@@ -225,9 +225,9 @@ def fit(
         method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode).
         num_warmup: NUTS warm-up iterations per chain.
         num_samples: NUTS draws per chain, or draws taken from the SVI guide.
-        num_chains: NUTS chains; they run side by side when the host exposes a device per
-            chain (`numpyro.set_host_device_count`, called before JAX starts), else one after
-            the other, sharing one compilation (see `bsts._nuts`).
+        num_chains: NUTS chains; they share one compilation and run side by side, on a
+            device each when the host exposes enough (`numpyro.set_host_device_count`),
+            else from one thread each (see `bsts._nuts`).
         num_steps: SVI / MAP optimisation steps.
         guide: SVI guide: "normal" (AutoNormal), "multivariate_normal" or "low_rank".
         learning_rate: Adam step size for SVI / MAP.
