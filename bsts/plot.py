@@ -62,15 +62,15 @@ def plot_forecast(
     if history is not None:
         observed = observed.iloc[-int(history) :]
     ax.plot(observed.index, observed.to_numpy(), color=_DATA_COLOR, lw=1, label="observed")
-    # Widest band lightest; the bands overlap, so inner ones read darker.
-    for mass in reversed(bands):
+    # Widest band lightest, so that the legend tells the bands apart.
+    for rank, mass in enumerate(reversed(bands)):
         lower, upper = _band(prediction.draws, mass)
         ax.fill_between(
             prediction.index,
             lower,
             upper,
             color=_BAND_COLOR,
-            alpha=0.25,
+            alpha=0.18 + 0.17 * rank,
             lw=0,
             label=f"{mass:.0%} interval",
         )
