@@ -141,6 +141,19 @@ def _check_prior(prior, what: str):
     return prior
 
 
+class _OneScale(Component):
+    """A component whose only parameter is one innovation scale, site `{name}.scale`."""
+
+    scale_prior: dist.Distribution
+
+    @property
+    def units(self):
+        return {"scale": UNIT_SCALE}
+
+    def sample(self, prefix, inputs):
+        return {"scale": _site(prefix, "scale", self.scale_prior)}
+
+
 def _steps(inputs: ModelInputs):
     """Dt for the transition out of each step (`dt[t+1]`), or None on a regular grid."""
     if inputs.regular:
@@ -148,7 +161,7 @@ def _steps(inputs: ModelInputs):
     return jnp.asarray(np.append(inputs.dt[1:], 1.0))
 
 
-class LocalLevel(Component):
+class LocalLevel(_OneScale):
     r"""A random-walk level.
 
     $$
@@ -168,13 +181,6 @@ class LocalLevel(Component):
         self.scale_prior = _check_prior(
             _or_default(scale_prior, dist.HalfNormal(0.5)), "scale_prior"
         )
-
-    @property
-    def units(self):
-        return {"scale": UNIT_SCALE}
-
-    def sample(self, prefix, inputs):
-        return {"scale": _site(prefix, "scale", self.scale_prior)}
 
     def block(self, params, inputs):
         variance = params["scale"] ** 2
@@ -329,7 +335,7 @@ class SemiLocalLinearTrend(Component):
         )
 
 
-class Seasonal(Component):
+class Seasonal(_OneScale):
     r"""Dummy-variable seasonality: the effects of a cycle of `period` seasons sum to about 0.
 
     $$
@@ -367,15 +373,8 @@ class Seasonal(Component):
             _or_default(scale_prior, dist.HalfNormal(0.1)), "scale_prior"
         )
 
-    @property
-    def units(self):
-        return {"scale": UNIT_SCALE}
-
     def needs_regular_grid(self):
         return True
-
-    def sample(self, prefix, inputs):
-        return {"scale": _site(prefix, "scale", self.scale_prior)}
 
     def block(self, params, inputs):
         d = self.period - 1
@@ -399,7 +398,7 @@ class Seasonal(Component):
         )
 
 
-class FourierSeasonal(Component):
+class FourierSeasonal(_OneScale):
     r"""Trigonometric seasonality with a real-valued period.
 
     For each harmonic $j = 1..K$ a pair $(a_j, b_j)$ rotates by $\lambda_j \Delta_t$ with
@@ -442,13 +441,6 @@ class FourierSeasonal(Component):
         self.scale_prior = _check_prior(
             _or_default(scale_prior, dist.HalfNormal(0.05)), "scale_prior"
         )
-
-    @property
-    def units(self):
-        return {"scale": UNIT_SCALE}
-
-    def sample(self, prefix, inputs):
-        return {"scale": _site(prefix, "scale", self.scale_prior)}
 
     def block(self, params, inputs):
         K = self.harmonics

@@ -61,9 +61,10 @@ from bsts.kalman.steps import LOG_2PI, symmetrize
 __all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_likelihood"]
 
 # The gap impulses are whitened as extra series, so the work grows as T * (gaps + 1).
-# Measured on LLT + seasonal(12): 20 gaps in T = 1,000 run 3.8x faster than the per-step
-# path, 200 gaps in T = 10,000 5.6x slower. Past this budget (or 256 gaps) the per-step
-# path runs; a handful of gaps always keeps the closed form.
+# On LLT + seasonal(12) (benchmarks/kalman_speed.py) 20 gaps in T = 1,000 or 10,000 run
+# 4-5x faster than the per-step path, while 200 gaps in T = 10,000 ran several times
+# slower. Past this budget (or 256 gaps) the per-step path runs; a handful of gaps always
+# keeps the closed form.
 MAX_CLOSED_FORM_GAPS = 256
 _WHITENED_BUDGET = 250_000
 _ALWAYS_CLOSED_GAPS = 3
