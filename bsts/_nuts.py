@@ -48,7 +48,7 @@ def run_nuts(
         num_samples: draws kept per chain.
         num_chains: number of chains.
         seed: random seed.
-        progress_bar: show a progress bar per chain (chains run one after the other).
+        progress_bar: show a progress bar per chain.
         target_accept_prob: NUTS's target acceptance probability.
         max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
 
@@ -60,7 +60,7 @@ def run_nuts(
     split = jax.vmap(jax.random.split)(chain_keys)
     init_keys, run_keys = split[:, 0], split[:, 1]
     total = num_warmup + num_samples
-    side_by_side = num_chains > 1 and jax.local_device_count() >= num_chains
+    device_per_chain = num_chains > 1 and jax.local_device_count() >= num_chains
     decorate = (
         progress_bar_factory(total, num_chains, max(1, total // 20))
         if progress_bar
@@ -102,7 +102,7 @@ def run_nuts(
         )
         return jax.vmap(info.postprocess_fn)(z), diverging, num_steps
 
-    if side_by_side:
+    if device_per_chain:
         constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
     else:
         # Compiled once; every chain reuses it. XLA runs executions started from different
