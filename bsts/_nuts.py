@@ -75,8 +75,10 @@ def run_nuts(
         """
         info = initialize_model(init_key, model, model_args=model_args, model_kwargs=model_kwargs)
         init_kernel, sample_kernel = hmc(info.potential_fn, algo="NUTS")
+        # The ParamInfo carries the potential and gradient found at the initial point, so
+        # init_kernel does not differentiate the model again (one copy less to compile).
         state = init_kernel(
-            info.param_info.z,
+            info.param_info,
             num_warmup=num_warmup,
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,

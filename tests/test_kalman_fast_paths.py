@@ -84,6 +84,17 @@ def test_marginal_without_stabilising_noise(rng, seasonal_var):
     np.testing.assert_allclose(float(_marginal(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-9)
 
 
+def test_fallback_with_gaps_and_no_stabilising_noise(rng):
+    """Known gaps and a deterministic seasonal: the sequential fallback, value and gradient."""
+    y = _series(rng, 300)
+    y[[5, 140]] = np.nan
+    ssm = _ssm(_llt_seasonal(seasonal_var=0.0, slope_var=0.0))
+    value, expected = _exact_grad(ssm, y)
+    fast_value, actual = jax.jit(jax.value_and_grad(lambda s: marginal_log_likelihood(s, y)))(ssm)
+    np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-9)
+    _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
 @pytest.mark.parametrize("missing", [False, True])
 def test_gradients_of_every_field_match_autodiff(rng, missing):
     """Traced F (passed as an argument): dense products and the full hand-written adjoint."""

@@ -38,7 +38,8 @@ $$
 so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
 zero mean): matrix products in place of matrix-vector ones. Without a fixed point that
 solves the Riccati equation, with the gaps not known at trace time, or with too many of
-them, the per-step path (`steady_state_log_likelihood`) runs instead.
+them, the per-step path (`steady_state_log_likelihood`) runs instead; with the gaps known,
+a numerical failure of the closed form falls back to the sequential filter.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
+from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steady import (
     DEFAULT_BLOCK,
@@ -184,15 +186,22 @@ def steady_state_marginal_log_likelihood(
         ssm.observation_var,
     )
     P_bar = riccati_fixed_point(F, Q, H, r)
-    residual = jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar))
+    # A check, not part of the value: no gradient (it would be 0 * NaN without a solution).
+    residual = jax.lax.stop_gradient(jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar)))
     tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
     usable = residual <= tolerance
     if gaps is None:
         usable = usable & jnp.all(observed)
         gaps = np.zeros(0, dtype=int)
 
-    def per_step(_):
-        return jnp.sum(steady_state_log_likelihood(ssm, y, observed, block))
+        def per_step(_):
+            return jnp.sum(steady_state_log_likelihood(ssm, y, observed, block))
+    else:
+        # Gaps known at trace time leave only numerical failures (no stabilising solution,
+        # round-off) to the fallback: the plain sequential filter, which compiles in a
+        # fraction of the time of the fast per-step path it would rarely run.
+        def per_step(_):
+            return jnp.sum(sequential_filter(ssm, y, observed).log_likelihood)
 
     def closed(_):
         total = _closed_form(ssm, y, gaps, P_bar, block)

@@ -1,0 +1,64 @@
+"""Sensitivity of held-out forecast accuracy to the prior of the trend's slope scale.
+
+The slope scale $\\sigma_\\delta$ of `LocalLinearTrend` is weakly identified: the likelihood is
+flat from 0 up to a small value, so its prior decides how much slope wander the forecast
+carries. This script refits the `benchmarks/forecast_accuracy.py` set-up (LLT + Seasonal(12),
+24 held-out months, NUTS 2 x 500/500) under several slope-scale priors, all in standardised
+units with T the number of training steps, and reports the mean CRPS ratio against
+statsmodels `UnobservedComponents` (MLE) fitted in the same run.
+
+Usage:
+    python benchmarks/prior_sensitivity.py --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import numpy as np
+import numpyro.distributions as dist
+from forecast_accuracy import HOLDOUT, run_statsmodels, series
+
+import bsts
+from bsts.metrics import crps_from_draws
+
+jax.config.update("jax_enable_x64", True)
+
+PRIORS = {
+    "HalfNormal(0.05)": lambda T: dist.HalfNormal(0.05),
+    "HalfNormal(0.01)": lambda T: dist.HalfNormal(0.01),
+    "HalfNormal(T^-1.5)": lambda T: dist.HalfNormal(T**-1.5),
+    "Exponential(rate T^1.5)": lambda T: dist.Exponential(T**1.5),
+    "HalfCauchy(T^-1.5)": lambda T: dist.HalfCauchy(T**-1.5),
+}
+
+
+def crps(train, test, prior, seed: int) -> float:
+    model = bsts.LocalLinearTrend(slope_scale_prior=prior) + bsts.Seasonal(12)
+    post = bsts.fit(model, train, seed=seed, progress_bar=False)
+    draws = bsts.forecast(post, horizon=HOLDOUT, seed=seed).draws
+    return float(np.mean(crps_from_draws(draws, test)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--priors", nargs="+", default=list(PRIORS), choices=list(PRIORS))
+    args = parser.parse_args()
+
+    print("| slope-scale prior | series | CRPS ratio bsts / statsmodels, per seed | mean |")
+    print("|---|---|---|---|")
+    for name in ("co2", "airline"):
+        values = series(name)
+        train, test = values.iloc[:-HOLDOUT], np.asarray(values.iloc[-HOLDOUT:], float)
+        reference, _ = run_statsmodels(train, test)
+        for label in args.priors:
+            prior = PRIORS[label](len(train))
+            ratios = [crps(train, test, prior, seed) / reference for seed in args.seeds]
+            listed = " / ".join(f"{r:.3f}" for r in ratios)
+            print(f"| {label} | {name} | {listed} | {np.mean(ratios):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
