@@ -3,7 +3,7 @@
 Data: bundled Mauna Loa CO2 (monthly, 526 points, 5 missing months), standardised by
 `bsts.data.prepare_series` so both models see the same numbers. Model: local linear trend +
 dummy seasonal(12) with bsts's default priors (HalfNormal(1) observation scale,
-HalfNormal(0.5) level scale, HalfNormal(0.05) slope scale, HalfNormal(0.1) seasonal scale,
+HalfNormal(0.5) level scale, HalfCauchy(T^-1.5) slope scale, HalfNormal(0.1) seasonal scale,
 and the same initial-state distributions).
 
 - **bsts**: `bsts.fit(..., method="nuts")`: the states are integrated out by the Kalman
@@ -159,7 +159,7 @@ def naive_model(y, initial_level, period=12):
 
     observation_scale = numpyro.sample("observation.scale", dist.HalfNormal(1.0))
     level_scale = numpyro.sample("trend.level_scale", dist.HalfNormal(0.5))
-    slope_scale = numpyro.sample("trend.slope_scale", dist.HalfNormal(0.05))
+    slope_scale = numpyro.sample("trend.slope_scale", dist.HalfCauchy(float(y.shape[0]) ** -1.5))
     seasonal_scale = numpyro.sample("seasonal.scale", dist.HalfNormal(0.1))
     level = numpyro.sample("level_0", dist.Normal(initial_level, 1.0))
     slope = numpyro.sample("slope_0", dist.Normal(0.0, 0.1))

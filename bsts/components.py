@@ -154,6 +154,11 @@ class _OneScale(Component):
         return {"scale": _site(prefix, "scale", self.scale_prior)}
 
 
+def _span(inputs: ModelInputs) -> float:
+    """The length of the record in (typical) steps: T on a regular index."""
+    return 1.0 + float(np.sum(inputs.dt[1:]))
+
+
 def _steps(inputs: ModelInputs):
     """Dt for the transition out of each step (`dt[t+1]`), or None on a regular grid."""
     if inputs.regular:
@@ -208,9 +213,17 @@ class LocalLinearTrend(Component):
     \zeta_t \sim \mathcal N(0, \sigma_\delta^2 \Delta_t) .
     $$
 
+    The default prior of $\sigma_\delta$ is HalfCauchy with scale $n^{-3/2}$, $n$ the span of
+    the data in steps. Slope innovations bend the trend over $n$ steps by a standard
+    deviation of $\sigma_\delta n^{3/2} / \sqrt 3$ (an integrated random walk), so the prior
+    median says "about half a standard deviation of the series over the whole record",
+    while the Cauchy tail lets the data ask for much more. A fixed-scale prior
+    (HalfNormal(0.05) before) left the weakly identified slope scale well away from 0 and
+    extrapolated the last year's slope (`benchmarks/prior_sensitivity.py`).
+
     Args:
         level_scale_prior: prior of $\sigma_\mu$; default HalfNormal(0.5).
-        slope_scale_prior: prior of $\sigma_\delta$; default HalfNormal(0.05).
+        slope_scale_prior: prior of $\sigma_\delta$; default HalfCauchy($n^{-3/2}$).
         name: site prefix; default "trend".
     """
 
@@ -221,8 +234,10 @@ class LocalLinearTrend(Component):
         self.level_scale_prior = _check_prior(
             _or_default(level_scale_prior, dist.HalfNormal(0.5)), "level_scale_prior"
         )
-        self.slope_scale_prior = _check_prior(
-            _or_default(slope_scale_prior, dist.HalfNormal(0.05)), "slope_scale_prior"
+        self.slope_scale_prior = (
+            None
+            if slope_scale_prior is None
+            else _check_prior(slope_scale_prior, "slope_scale_prior")
         )
 
     @property
@@ -230,9 +245,12 @@ class LocalLinearTrend(Component):
         return {"level_scale": UNIT_SCALE, "slope_scale": UNIT_SCALE}
 
     def sample(self, prefix, inputs):
+        slope_prior = self.slope_scale_prior
+        if slope_prior is None:
+            slope_prior = dist.HalfCauchy(_span(inputs) ** -1.5)
         return {
             "level_scale": _site(prefix, "level_scale", self.level_scale_prior),
-            "slope_scale": _site(prefix, "slope_scale", self.slope_scale_prior),
+            "slope_scale": _site(prefix, "slope_scale", slope_prior),
         }
 
     def block(self, params, inputs):

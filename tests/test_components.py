@@ -367,8 +367,25 @@ def test_default_priors_are_distributions():
         bsts.DynamicRegression(["a"]),
     ):
         priors = {k: v for k, v in vars(component).items() if k.endswith("_prior")}
+        if isinstance(component, bsts.LocalLinearTrend):
+            # Scaled to the record when the model sees the data (next test).
+            assert priors.pop("slope_scale_prior") is None
         assert priors
         assert all(isinstance(v, dist.Distribution) for v in priors.values())
+
+
+@pytest.mark.parametrize("dt", [np.ones(50), np.r_[1.0, np.full(49, 2.0)]], ids=["regular", "wide"])
+def test_default_slope_prior_is_scaled_to_the_span(dt):
+    inputs = ModelInputs(
+        dt=dt, regular=bool(np.all(dt == 1)), covariates={}, initial_level=0.0, num_timesteps=50
+    )
+    trace = handlers.trace(handlers.seed(bsts.LocalLinearTrend().sample, 0)).get_trace(
+        "trend", inputs
+    )
+    prior = trace["trend.slope_scale"]["fn"]
+    span = 1.0 + dt[1:].sum()
+    assert isinstance(prior, dist.HalfCauchy)
+    np.testing.assert_allclose(float(prior.scale), span**-1.5)
 
 
 @pytest.mark.parametrize("prior", [0, ""])
