@@ -59,7 +59,7 @@ def main(argv=None) -> None:
             train,
             target="co2",
             method="svi",
-            num_steps=300,
+            num_steps=100,
             learning_rate=0.05,
             num_samples=50,
         )

@@ -83,7 +83,7 @@ def main(argv=None) -> None:
     )
     if args.quick:
         post = bsts.fit(
-            model, train, target="demand", method="svi", num_steps=300,
+            model, train, target="demand", method="svi", num_steps=100,
             learning_rate=0.05, num_samples=50,
         )  # fmt: skip
     else:

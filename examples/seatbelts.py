@@ -62,7 +62,7 @@ def main(argv=None) -> None:
     model = bsts.LocalLevel() + bsts.Seasonal(12) + bsts.Regression(COVARIATES)
     if args.quick:
         post = bsts.fit(
-            model, data, target="log_drivers", method="svi", num_steps=300,
+            model, data, target="log_drivers", method="svi", num_steps=100,
             learning_rate=0.05, num_samples=50,
         )  # fmt: skip
     else:

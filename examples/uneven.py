@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     model = bsts.LocalLevel() + bsts.FourierSeasonal(period, harmonics=2)
     if args.quick:
         post = bsts.fit(
-            model, train, target="mag_b", method="svi", num_steps=300,
+            model, train, target="mag_b", method="svi", num_steps=100,
             learning_rate=0.05, num_samples=50,
         )  # fmt: skip
     else:
