@@ -14,11 +14,13 @@ Three parts (mean CRPS over the held-out steps, lower is better, in the series' 
    pure LSTM: the same Equinox LSTM reading temperature, holiday and day-of-week, with a
    Normal output (mean and log sd per step), trained by Adam on the Gaussian negative
    log-likelihood with the same weight decay, no structural part.
-3. **long**: SVI training time per step of `LocalLevel + FourierSeasonal(48, 3) +
-   LSTMEmission(["temperature"])` on the first 50,000 half-hours of
-   `electricity_halfhourly`, with the whole-sequence LSTM and with windows of 500 steps
-   (timed as the difference between runs of 10 and `--long-steps` + 10 steps, so
-   compilation is not counted).
+3. **regularisation**: the fitted observation scale (MAP, 600 Adam steps) of a local level
+   plus a point-estimated LSTM on 60 points of white noise with an irrelevant covariate,
+   with the default weight prior (scale 0.5) and practically none (scale 1000).
+4. **long**: SVI training time per step of `LocalLevel + FourierSeasonal(48, 3)` plus
+   `LSTMEmission(["temperature"])` or `LSTMTransition(["temperature"])` on the first 50,000
+   half-hours of `electricity_halfhourly`, with the whole-sequence LSTM and with windows
+   (`--long-steps` jitted SVI updates timed after the first, which compiles; MAP guide).
 
 Usage:
     python benchmarks/neural_hybrid.py                 # all parts
@@ -28,17 +30,21 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 import pandas as pd
 from jax.example_libraries import optimizers
+from numpyro.infer.autoguide import AutoDelta
 
 import bsts
 from bsts._lstm import LSTMNetwork, run_sequence
+from bsts.data import prepare_series
 from bsts.metrics import crps_from_draws, crps_normal
 
 jax.config.update("jax_enable_x64", True)
@@ -148,43 +154,83 @@ def electricity(seed: int) -> None:
 
 
 def long_series(steps: int) -> None:
+    """Time SVI steps (after compilation) on 50,000 half-hours, whole sequence vs windows."""
     data = bsts.datasets.load("electricity_halfhourly").iloc[:50_000]
     data = data[["demand", "temperature"]].reset_index(drop=True)
-    for window in (None, 500):
+    cases = [(bsts.LSTMEmission, w) for w in (None, 500, 100)]
+    cases += [(bsts.LSTMTransition, w) for w in (None, 500)]
+    for component, window in cases:
         model = (
             bsts.LocalLevel()
             + bsts.FourierSeasonal(48, 3)
-            + bsts.LSTMEmission(["temperature"], window=window)
+            + component(["temperature"], window=window)
         )
-        times = []
-        for num_steps in (10, steps + 10):
-            start = time.perf_counter()
-            bsts.fit(
-                model, data, target="demand", method="map", num_steps=num_steps,
-                progress_bar=False,
-            )  # fmt: skip
-            times.append(time.perf_counter() - start)
-        per_step = (times[1] - times[0]) / steps
+        series = prepare_series(data, "demand", model.covariate_columns)
+        # The inputs fit() optimises with (training layout on).
+        inputs = dataclasses.replace(model.inputs(series), training=True)
+        y = jnp.asarray(series.y)
+        svi = numpyro.infer.SVI(
+            model, AutoDelta(model), numpyro.optim.Adam(0.01), numpyro.infer.Trace_ELBO()
+        )
+        start = time.perf_counter()
+        state = svi.init(jax.random.PRNGKey(0), inputs, y=y)
+        update = jax.jit(lambda state, svi=svi, inputs=inputs, y=y: svi.update(state, inputs, y=y))
+        state, loss = update(state)
+        loss.block_until_ready()
+        compile_time = time.perf_counter() - start
+        start = time.perf_counter()
+        for _ in range(steps):
+            state, loss = update(state)
+        loss.block_until_ready()
+        per_step = (time.perf_counter() - start) / steps
         label = "whole sequence" if window is None else f"windows of {window}"
         print(
-            f"long series T=50,000, {label}: {per_step * 1000:.0f} ms per SVI step "
-            f"({steps} steps in {times[1] - times[0]:.1f} s; a 10-step fit, with "
-            f"compilation, {times[0]:.1f} s)"
+            f"long series T=50,000, {component.__name__}, {label}: "
+            f"{per_step * 1000:.0f} ms per SVI step "
+            f"(mean of {steps}; set-up and compilation {compile_time:.1f} s; "
+            f"1,000 steps would take {compile_time + 1000 * per_step:.0f} s)"
         )
+
+
+def regularisation() -> None:
+    """Observation scale of a point-estimated LSTM fit to pure noise, with and without prior."""
+    rng = np.random.default_rng(11)
+    T = 60
+    data = pd.DataFrame(
+        {"y": 5.0 + rng.normal(size=T), "x": rng.normal(size=T)},
+        index=pd.date_range("2021-01-01", periods=T, freq="D"),
+    )
+    print(f"regularisation: T={T} white noise (sample sd {np.std(data['y']):.3f}), x irrelevant")
+    for prior_scale in (0.5, 1000.0):
+        for hidden in (8, 32):
+            model = bsts.LocalLevel() + bsts.LSTMEmission(
+                ["x"], hidden_size=hidden, weight_prior_scale=prior_scale
+            )
+            post = bsts.fit(
+                model, data, target="y", method="map", num_steps=600, learning_rate=0.02,
+                progress_bar=False,
+            )  # fmt: skip
+            noise = float(post.samples["observation.scale"].ravel()[0])
+            print(
+                f"  weight_prior_scale={prior_scale:g}, hidden_size={hidden}: "
+                f"fitted observation scale {noise:.3f}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parts = ["simulated", "electricity", "long", "all"]
+    parts = ["simulated", "electricity", "regularisation", "long", "all"]
     parser.add_argument("--part", choices=parts, default="all")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--long-steps", type=int, default=200)
+    parser.add_argument("--long-steps", type=int, default=20)
     args = parser.parse_args()
     print(f"devices: {jax.devices()}")
     if args.part in ("simulated", "all"):
         simulated(args.seed)
     if args.part in ("electricity", "all"):
         electricity(args.seed)
+    if args.part in ("regularisation", "all"):
+        regularisation()
     if args.part in ("long", "all"):
         long_series(args.long_steps)
 
