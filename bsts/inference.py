@@ -231,7 +231,11 @@ def fit(
         data: a pandas Series (the target) or DataFrame with `target=` (covariate columns
             are those the components name). NaN in the target is missing data.
         target: the target column of a DataFrame.
-        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode).
+        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode). With
+            point-estimated network weights (`bsts.neural`), "svi" and "map" learn them
+            with the rest, and "nuts" runs two stages: SVI (with `guide`, `num_steps`,
+            `learning_rate`) trains them, then NUTS samples the structural parameters
+            with the network frozen.
         num_warmup: NUTS warm-up iterations per chain.
         num_samples: NUTS draws per chain, or draws taken from the SVI guide.
         num_chains: NUTS chains; they share one compilation and run side by side, on a

@@ -111,8 +111,8 @@ def test_likelihood_exact_given_network():
     assert g.shape == u.shape == s.shape == (T,)
     assert min(np.std(g), np.std(u), np.std(s)) > 0.02  # the network matters
     assert np.all(s > 0)
-    ssm = model.state_space({**params, "observation.scale": 0.3}, inputs)
-    assert ssm.transition_cov.shape == (T, 2, 2)  # s_t makes the level's noise time-varying
+    # s_t makes the level's noise time-varying.
+    assert trace["y"]["fn"].ssm.transition_cov.shape == (T, 2, 2)
     F = np.array([[1.0, 1.0], [0.0, 1.0]])
     Q = np.array([np.diag([(0.4 * s[t]) ** 2, 0.07**2]) for t in range(T)])
     c = np.stack([u, np.zeros(T)], axis=-1)  # the drift enters the level's transition
