@@ -75,7 +75,7 @@ def simulated(seed: int) -> None:
     hybrid = held_out_crps(
         bsts.LocalLevel() + bsts.LSTMEmission(["x"]), data, "y", holdout, seed, **SVI
     )
-    print(f"simulated (seed {seed}): CRPS linear regression {linear:.4f}, hybrid {hybrid:.4f}, ")
+    print(f"simulated (seed {seed}): CRPS linear regression {linear:.4f}, hybrid {hybrid:.4f}")
     print(f"  ratio hybrid / linear = {hybrid / linear:.3f} (target <= 0.7)")
 
 

@@ -74,6 +74,9 @@ def _zeros(network: LSTMNetwork, *batch: int) -> State:
     return zeros, zeros
 
 
+# Jitted so that eager calls (NumPyro traces the model eagerly while setting up SVI and
+# NUTS) reuse one compilation per shape instead of compiling the scan each time.
+@eqx.filter_jit
 def run_sequence(network: LSTMNetwork, x: Float[Array, "T F"]) -> Float[Array, "T O"]:
     """Outputs for every step of the whole sequence, from a zero state."""
     # A closure, not the bound method: scan hashes its function, and a module holding
@@ -92,6 +95,7 @@ def initial_carry(network: LSTMNetwork, num_timesteps: int, window: int) -> Stat
     return _zeros(network, num_windows(num_timesteps, window))
 
 
+@eqx.filter_jit
 def run_windows(
     network: LSTMNetwork, x: Float[Array, "T F"], window: int, carry: State
 ) -> tuple[Float[Array, "T O"], State]:

@@ -45,8 +45,8 @@ from bsts.components import Block, Component, ModelInputs, _check_columns
 
 __all__ = ["LSTMEmission", "LSTMTransition", "NeuralComponent"]
 
-# A network's starting carry for windowed training is a mutable site; the suffix keeps it
-# apart from parameters.
+# Site names: the weights live under "{name}.network", the window states carried between
+# SVI steps (a mutable site, not a parameter) under "{name}.carry".
 _CARRY = "carry"
 _NETWORK = "network"
 # The drift and log-multiplier are bounded so that a wild network cannot make the
@@ -174,7 +174,13 @@ class NeuralComponent(Component):
             return params
         params = dict(params)
         if self.point_estimated:
-            weights = network_params[self.param_site(prefix)]
+            site = self.param_site(prefix)
+            if site not in network_params:
+                raise ValueError(
+                    f"no learned weights for {site!r}: the posterior was not fitted with this "
+                    "network; refit the model with bsts.fit"
+                )
+            weights = network_params[site]
         else:
             start = f"{_NETWORK}."
             leaves = {k[len(start) :]: v for k, v in params.items() if k.startswith(start)}

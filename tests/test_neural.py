@@ -1,5 +1,7 @@
 """Neural components: shapes, exact likelihood given the network, windows, fitting, errors."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,6 +9,7 @@ import numpy as np
 import numpyro
 import pandas as pd
 import pytest
+from numpyro.infer.autoguide import AutoDelta
 from scipy.stats import multivariate_normal
 
 import bsts
@@ -139,6 +142,32 @@ def test_windowed_carry_matches_full_sequence():
     first, _ = windows(network, x, initial_carry(network, 103, window))
     np.testing.assert_allclose(first[:window], full[:window], atol=1e-12)
     assert np.max(np.abs(first[window:] - full[window:])) > 1e-4  # zero starts are not exact
+
+
+@pytest.mark.slow
+def test_svi_carries_window_states():
+    """Inside SVI the mutable carry moves one window per step; frozen weights make it exact."""
+    df = _frame(50)
+    model = bsts.LocalLevel() + bsts.LSTMEmission(["x"], window=10)
+    series = prepare_series(df, "y", ["x"])
+    inputs = dataclasses.replace(model.inputs(series), training=True)
+    y = jnp.asarray(series.y)
+    # A zero learning rate freezes every parameter, so the carry must converge exactly.
+    svi = numpyro.infer.SVI(
+        model, AutoDelta(model), numpyro.optim.Adam(0.0), numpyro.infer.Trace_ELBO()
+    )
+    state = svi.init(jax.random.PRNGKey(0), inputs, y=y)
+    update = jax.jit(lambda s: svi.update(s, inputs, y=y)[0])
+    for _ in range(5):  # B = 5 windows
+        state = update(state)
+    carry = state.mutable_state["lstm_emission.carry"]["state"]
+    network = model.components[1].template
+    x = jnp.asarray(series.covariates["x"])[:, None]
+    zero = (jnp.zeros(network.hidden_size), jnp.zeros(network.hidden_size))
+    _, states = jax.lax.scan(lambda c, xt: (network.step(c, xt)[0],) * 2, zero, x)
+    np.testing.assert_allclose(carry[0][0], 0.0)
+    np.testing.assert_allclose(carry[0][1:], states[0][9:40:10], atol=1e-12)  # h at ends
+    np.testing.assert_allclose(carry[1][1:], states[1][9:40:10], atol=1e-12)  # c at ends
 
 
 def test_fit_keeps_networks_and_round_trips(hybrid_fit, tmp_path):
