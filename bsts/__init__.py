@@ -14,11 +14,14 @@ from bsts.components import (
 from bsts.forecast import decompose, forecast, one_step_predictions
 from bsts.inference import Posterior, fit
 from bsts.model import Model
+from bsts.neural import LSTMEmission, LSTMTransition
 
 __all__ = [
     "Autoregressive",
     "DynamicRegression",
     "FourierSeasonal",
+    "LSTMEmission",
+    "LSTMTransition",
     "LocalLevel",
     "LocalLinearTrend",
     "Model",

@@ -50,6 +50,8 @@ class ModelInputs:
         covariates: covariate columns, each `(T,)`.
         initial_level: the first observed standardised value (the level's prior mean).
         num_timesteps: T.
+        training: whether the program is being optimised by SVI (neural components then
+            may run their training layout, see `bsts.neural`).
     """
 
     dt: np.ndarray
@@ -57,6 +59,7 @@ class ModelInputs:
     covariates: dict[str, np.ndarray]
     initial_level: float
     num_timesteps: int
+    training: bool = False
 
 
 @dataclass(frozen=True)

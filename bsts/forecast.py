@@ -235,9 +235,11 @@ def decompose(post: Posterior, num_samples: int | None = 200, seed: int = 0) -> 
         if layout.slices[name].stop > layout.slices[name].start:
             sl = layout.slices[name]
             part = part + np.einsum("nti,nti->nt", states[:, :, sl], H[:, :, sl])
-        first = jax.tree_util.tree_map(lambda a: a[0], params[name])
-        if component.offset(first, inputs) is not None:
-            offsets = jax.vmap(lambda p, c=component: c.offset(p, inputs))(params[name])
+        first = post.attach_networks(jax.tree_util.tree_map(lambda a: a[0], params))
+        if component.offset(first[name], inputs) is not None:
+            offsets = jax.vmap(
+                lambda p, c=component, n=name: c.offset(post.attach_networks(p)[n], inputs)
+            )(params)
             part = part + np.asarray(offsets)
         part = part * scale
         if not carried and layout.slices[name].stop > layout.slices[name].start:

@@ -8,6 +8,7 @@ them in original units.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sys
 from dataclasses import dataclass, field
@@ -47,7 +48,10 @@ class Posterior:
         draws: parameter draws in standardised units, each `(chains, draws, ...)`.
         sample_stats: NUTS diagnostics (e.g. `diverging`), each `(chains, draws)`.
         seed: the seed of the fit.
-        losses: the SVI / MAP loss trace (None for NUTS).
+        losses: the SVI / MAP loss trace (for NUTS with a point-estimated network, that of
+            the SVI stage that trained it; else None).
+        network_params: learned weights of point-estimated networks (`bsts.neural`), keyed
+            by their `numpyro.param` site; empty without such networks.
     """
 
     model: Model
@@ -57,6 +61,7 @@ class Posterior:
     sample_stats: dict[str, np.ndarray] = field(default_factory=dict)
     seed: int = 0
     losses: np.ndarray | None = None
+    network_params: dict = field(default_factory=dict)
 
     @property
     def inputs(self) -> ModelInputs:
@@ -105,7 +110,11 @@ class Posterior:
         """The state-space model of every draw, batched over a leading draw axis."""
         inputs = inputs or self.inputs
         params = nest_parameters(self.model, self.flat_draws())
-        return jax.vmap(lambda p: self.model.state_space(p, inputs))(params)
+        return jax.vmap(lambda p: self.model.state_space(self.attach_networks(p), inputs))(params)
+
+    def attach_networks(self, params: dict) -> dict:
+        """Nested parameters of one draw with the networks' weights put back."""
+        return self.model.attach_networks(params, self.network_params)
 
     def pointwise_log_likelihood(self) -> np.ndarray:
         r"""$\log p(y_t \mid y_{<t})$ per draw and step in original units, `(chains, draws, T)`.
@@ -222,7 +231,11 @@ def fit(
         data: a pandas Series (the target) or DataFrame with `target=` (covariate columns
             are those the components name). NaN in the target is missing data.
         target: the target column of a DataFrame.
-        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode).
+        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode). With
+            point-estimated network weights (`bsts.neural`), "svi" and "map" learn them
+            with the rest, and "nuts" runs two stages: SVI (with `guide`, `num_steps`,
+            `learning_rate`) trains them, then NUTS samples the structural parameters
+            with the network frozen.
         num_warmup: NUTS warm-up iterations per chain.
         num_samples: NUTS draws per chain, or draws taken from the SVI guide.
         num_chains: NUTS chains; they share one compilation and run side by side, on a
@@ -262,9 +275,22 @@ def fit(
     y = jnp.asarray(series.y)
     key = jax.random.PRNGKey(seed)
 
+    key_fit, key_draw = jax.random.split(key)
     if method == "nuts":
+        network_sites = model.network_param_sites()
+        network_params, losses, program = {}, None, model
+        if network_sites:
+            # Two stages: SVI trains the point-estimated weights, then NUTS samples the
+            # structural parameters with the network frozen at them.
+            svi_guide = GUIDES[guide](model)
+            result = _run_svi(
+                model, svi_guide, inputs, y, num_steps, learning_rate, key_fit, progress_bar
+            )
+            network_params = {site: result.params[site] for site in network_sites}
+            losses = np.asarray(result.losses)
+            program = numpyro.handlers.substitute(model, data=network_params)
         draws, stats = run_nuts(
-            model,
+            program,
             (inputs,),
             {"y": y},
             num_warmup=int(num_warmup),
@@ -273,21 +299,32 @@ def fit(
             seed=seed,
             progress_bar=progress_bar,
         )
-        return Posterior(model, series, method, draws, stats, seed)
+        return Posterior(model, series, method, draws, stats, seed, losses, network_params)
 
     if method == "map":
         svi_guide = autoguide.AutoDelta(model)
     else:
         svi_guide = GUIDES[guide](model)
-    svi = SVI(model, svi_guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
-    key_fit, key_draw = jax.random.split(key)
-    result = svi.run(key_fit, num_steps, inputs, y=y, progress_bar=progress_bar)
+    result = _run_svi(model, svi_guide, inputs, y, num_steps, learning_rate, key_fit, progress_bar)
+    network_params = {site: result.params[site] for site in model.network_param_sites()}
     count = 1 if method == "map" else num_samples
     key_guide, key_model = jax.random.split(key_draw)
     latent = numpyro.infer.Predictive(svi_guide, params=result.params, num_samples=count)(
         key_guide, inputs
     )
     # The model, replayed on the guide's draws, adds its deterministic sites.
-    derived = numpyro.infer.Predictive(model, posterior_samples=latent)(key_model, inputs)
-    draws = {k: np.asarray(v)[None] for k, v in {**latent, **derived}.items() if k != "y"}
-    return Posterior(model, series, method, draws, {}, seed, np.asarray(result.losses))
+    derived = numpyro.infer.Predictive(model, posterior_samples=latent, params=network_params)(
+        key_model, inputs
+    )
+    internal = {"y", *model.penalty_sites()}
+    draws = {k: np.asarray(v)[None] for k, v in {**latent, **derived}.items() if k not in internal}
+    return Posterior(
+        model, series, method, draws, {}, seed, np.asarray(result.losses), network_params
+    )
+
+
+def _run_svi(model, guide, inputs, y, num_steps, learning_rate, key, progress_bar):
+    """Optimise the ELBO; neural components may use their training layout meanwhile."""
+    svi = SVI(model, guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
+    training = dataclasses.replace(inputs, training=True)
+    return svi.run(key, num_steps, training, y=y, progress_bar=progress_bar)

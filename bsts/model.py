@@ -67,10 +67,11 @@ class Model:
                 "a Model needs at least one component with states (a level, trend, "
                 "seasonal, dynamic regression or autoregressive part)"
             )
+        self.modulated_levels = _modulated_levels(self.names, components)
 
     @staticmethod
     def _has_states(component: Component) -> bool:
-        return not hasattr(component, "design")
+        return _state_size(component, None) > 0
 
     def __add__(self, other) -> Model:
         if isinstance(other, Model):
@@ -147,17 +148,52 @@ class Model:
             start += size
         return StateLayout(slices, start)
 
+    def network_param_sites(self) -> list[str]:
+        """The `numpyro.param` sites of point-estimated networks (learned by SVI)."""
+        return [
+            component.param_site(name)
+            for name, component in self
+            if getattr(component, "point_estimated", False)
+        ]
+
+    def penalty_sites(self) -> list[str]:
+        """The weight-prior `numpyro.factor` sites of point-estimated networks."""
+        return [
+            component.penalty_site(name)
+            for name, component in self
+            if getattr(component, "point_estimated", False)
+        ]
+
+    def attach_networks(self, params: dict, network_params: dict) -> dict:
+        """Nested parameters with every network put back (outside a NumPyro trace).
+
+        Args:
+            params: `{component: {parameter: value}}` from posterior draws.
+            network_params: learned point-estimated weights, keyed by param site.
+        """
+        out = dict(params)
+        for name, component in self:
+            if hasattr(component, "attach_network"):
+                out[name] = component.attach_network(name, params[name], network_params)
+        return out
+
     def state_space(self, params: dict, inputs: ModelInputs) -> StateSpace:
         """The model's state-space form for given parameters (standardised units)."""
-        blocks, offset = [], jnp.zeros(inputs.num_timesteps)
+        blocks, offset = {}, jnp.zeros(inputs.num_timesteps)
         for name, component in self:
             block = component.block(params[name], inputs)
             if block is not None:
-                blocks.append(block)
+                blocks[name] = block
             extra = component.offset(params[name], inputs)
             if extra is not None:
                 offset = offset + extra
-        return _assemble(blocks, offset, params[OBSERVATION_SCALE] ** 2, inputs.num_timesteps)
+        # Covariate-driven dynamics (LSTMTransition) rescale their level's innovations.
+        for name, level in self.modulated_levels.items():
+            component = self.components[self.names.index(name)]
+            blocks[level] = component.modulate(params[name], inputs, blocks[level])
+        return _assemble(
+            list(blocks.values()), offset, params[OBSERVATION_SCALE] ** 2, inputs.num_timesteps
+        )
 
     def __call__(self, inputs: ModelInputs, y=None):
         """The NumPyro program: parameters, then the series given them."""
@@ -182,7 +218,35 @@ def _unique_names(components) -> list[str]:
     return names
 
 
-def _state_size(component: Component, inputs: ModelInputs) -> int:
+def _modulated_levels(names: list[str], components: list[Component]) -> dict[str, str]:
+    """For each component that drives a level (LSTMTransition), the level's name."""
+    from bsts.components import LocalLevel, LocalLinearTrend, SemiLocalLinearTrend
+
+    kinds = (LocalLevel, LocalLinearTrend, SemiLocalLinearTrend)
+    levels = [n for n, c in zip(names, components, strict=True) if isinstance(c, kinds)]
+    out = {}
+    for name, component in zip(names, components, strict=True):
+        if not hasattr(component, "modulate"):
+            continue
+        wanted = getattr(component, "level", None)
+        if not levels:
+            raise ValueError(
+                f"{name!r} ({type(component).__name__}) drives a level, but the model has "
+                "none: add a LocalLevel, LocalLinearTrend or SemiLocalLinearTrend"
+            )
+        if wanted is not None and wanted not in levels:
+            raise ValueError(
+                f"{name!r} drives level {wanted!r}, which is not a level component of this "
+                f"model; its levels are {levels}"
+            )
+        target = levels[0] if wanted is None else wanted
+        if target in out.values():
+            raise ValueError(f"level {target!r} is driven by two components; keep one")
+        out[name] = target
+    return out
+
+
+def _state_size(component: Component, inputs: ModelInputs | None) -> int:
     from bsts.components import (
         Autoregressive,
         DynamicRegression,
