@@ -89,19 +89,22 @@ def check_anomalies() -> None:
     series, truth = _anomaly_series(2)
     for kind in ("gaussian", "student_t"):
         post = bsts.fit(bsts.Model([bsts.LocalLevel()], observation=kind), series, **NUTS)
-        for threshold in (0.01, 0.001):
-            table = analysis.anomalies(post, threshold)
-            flagged = set(series.index.get_indexer(table["time"]).tolist())
-            hits = len(flagged & truth)
-            print(
-                f"  {kind:9s} threshold {threshold:g}: flagged {len(flagged)}, precision "
-                f"{hits / max(len(flagged), 1):.2f}, recall {hits / len(truth):.2f}"
-            )
+        scores = ("predictive", "core") if kind == "student_t" else ("predictive",)
+        for score in scores:
+            for threshold in (0.01, 0.001):
+                table = analysis.anomalies(post, threshold, score=score)
+                flagged = set(series.index.get_indexer(table["time"]).tolist())
+                hits = len(flagged & truth)
+                print(
+                    f"  {kind:9s} {score:10s} threshold {threshold:g}: flagged {len(flagged)}, "
+                    f"precision {hits / max(len(flagged), 1):.2f}, recall {hits / len(truth):.2f}"
+                )
         scale = np.median(post.samples["observation.scale"])
         print(f"  {kind:9s} posterior median observation scale {scale:.3f} (truth 0.5)")
         if kind == "student_t":
             print(f"  posterior median df {np.median(post.samples['observation.df']):.2f}")
-        _save(analysis.plot_anomalies(post, 0.01).figure, f"anomalies_{kind}")
+        score = "core" if kind == "student_t" else "predictive"
+        _save(analysis.plot_anomalies(post, 0.01, score=score).figure, f"anomalies_{kind}")
 
 
 def check_change_points() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -94,6 +96,12 @@ def state_draws(post: Posterior, num_samples: int, seed: int = 0) -> Float[Array
     chosen = np.arange(int(num_samples)) % total
     picked = jax.tree_util.tree_map(lambda a: a[chosen], ssms)
     keys = jax.random.split(jax.random.PRNGKey(seed), int(num_samples))
-    y = jnp.asarray(post.series.y)
-    draw = jax.jit(jax.vmap(lambda k, ssm: sample_states(k, ssm, y, num_samples=1)[0]))
-    return np.asarray(draw(keys, picked))
+    return np.asarray(_draw_paths(keys, picked, jnp.asarray(post.series.y)))
+
+
+# Module level, with the data as an argument: repeated calls on one posterior (another
+# window, a plot) reuse the compiled smoother instead of tracing a new closure.
+@jax.jit
+@partial(jax.vmap, in_axes=(0, 0, None))
+def _draw_paths(key, ssm, y):
+    return sample_states(key, ssm, y, num_samples=1)[0]

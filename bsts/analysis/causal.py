@@ -57,15 +57,17 @@ class CausalImpact:
         posterior: the model fitted to the pre-period.
         actual: the observed target over the post-period.
         counterfactual: counterfactual draws over the post-period `(num_draws, n_post)`.
-        pre_fit: one-step-ahead predictions over the pre-period (`one_step_predictions`).
         interval: mass of the reported intervals.
     """
 
     posterior: Posterior
     actual: pd.Series
     counterfactual: np.ndarray
-    pre_fit: pd.DataFrame
     interval: float
+
+    def pre_fit(self) -> pd.DataFrame:
+        """One-step-ahead predictions over the pre-period (`bsts.one_step_predictions`)."""
+        return one_step_predictions(self.posterior)
 
     @property
     def effects(self) -> np.ndarray:
@@ -184,7 +186,7 @@ class CausalImpact:
         if len(axes) != 3:
             raise ValueError(f"axes must hold 3 Axes, got {len(axes)}")
         table = self.pointwise()
-        pre = self.pre_fit.iloc[1:]  # the first step is predicted from the prior alone
+        pre = self.pre_fit().iloc[1:]  # the first step is predicted from the prior alone
         z = _normal_quantile(self.interval)
         band = f"{self.interval:.0%}"
         top, middle, bottom = axes
@@ -342,5 +344,4 @@ def causal_impact(
     future = data.iloc[b + 1 : d + 1][model.covariate_columns]
     prediction = forecast(posterior, future=future, seed=seed + 1)
     counterfactual = prediction.draws[:, c - b - 1 :]
-    pre_fit = one_step_predictions(posterior)
-    return CausalImpact(posterior, post[target].astype(float), counterfactual, pre_fit, interval)
+    return CausalImpact(posterior, post[target].astype(float), counterfactual, interval)

@@ -292,24 +292,31 @@ def plot_period_scan(scan: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
         ax: Axes to draw on.
 
     Returns:
-        The Axes (of the scan; the periodogram's twin is `ax.right_ax`-style attached).
+        The Axes of the scan (the periodogram is drawn on its twin x-axis).
     """
     missing = {"period_steps", "delta", "lombscargle"} - set(scan.columns)
     if missing:
         raise ValueError(f"scan must be a period_scan table; it lacks {sorted(missing)}")
     ax = ax if ax is not None else plt.subplots(figsize=(9, 4))[1]
     order = np.argsort(scan["period_steps"].to_numpy())
-    x = scan["period_steps"].to_numpy()[order]
+    given = scan["period"].to_numpy()
+    if isinstance(given[0], (pd.Timedelta, np.timedelta64)):
+        x, unit = np.array([pd.Timedelta(p) / pd.Timedelta(days=1) for p in given]), "days"
+    else:
+        x, unit = given.astype(float), "index units"
+    x = x[order]
     ax.plot(x, scan["delta"].to_numpy()[order], color="C0", lw=1.5, label="log Bayes factor")
     ax.axhline(0.0, color="0.6", lw=0.8)
-    best = scan.iloc[int(np.nanargmax(scan["delta"].to_numpy()))]
-    ax.axvline(best["period_steps"], color="C0", ls=":", lw=1)
-    ax.set_xlabel("period (steps)")
+    best_row = int(np.nanargmax(scan["delta"].to_numpy()))
+    best = scan.iloc[best_row]
+    best_x = x[np.argsort(order)][best_row]
+    ax.axvline(best_x, color="C0", ls=":", lw=1)
+    ax.set_xlabel(f"period ({unit})")
     ax.set_ylabel("score - no-seasonal score (nats)", color="C0")
     twin = ax.twinx()
     twin.plot(x, scan["lombscargle"].to_numpy()[order], color="C1", lw=1, alpha=0.8)
     twin.set_ylabel("Lomb-Scargle power", color="C1")
-    ax.set_title(f"Period scan: best {best['period_steps']:.4g} steps (delta {best['delta']:.1f})")
+    ax.set_title(f"Period scan: best {best_x:.6g} {unit} (delta {best['delta']:.1f} nats)")
     return ax
 
 
