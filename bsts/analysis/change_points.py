@@ -230,7 +230,9 @@ def change_points(
         DataFrame, one row per time step: time, probability (of a level shift or slope
         change arriving at that step; 0 at the first), level_probability, shift (posterior
         mean level innovation, original units) and, with a slope, slope_probability and
-        slope_shift. `attrs["posterior"]` is not set: pass the Posterior instead to reuse it.
+        slope_shift. `attrs` holds the thresholds used (`min_shift`, `min_slope_shift`).
+        To plot or re-query without refitting, fit once with `bsts.fit` on a model holding
+        a `ChangePointTrend` and pass that Posterior.
 
     Raises:
         TypeError: data is neither pandas nor a Posterior.
