@@ -8,17 +8,21 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpyro import handlers
 from scipy.signal import lombscargle
 
 import bsts
 from bsts import analysis
 from bsts.analysis import periodicity
+from bsts.data import prepare_series
+from bsts.inference import nest_parameters
 
 SMALL_NUTS = {"num_warmup": 200, "num_samples": 200, "num_chains": 1}
 
@@ -232,6 +236,37 @@ def test_change_points_on_simulated_shifts():
     quiet[37:84] = False
     quiet[43:77] = True
     assert table["probability"].to_numpy()[quiet].max() < 0.3
+
+
+def test_change_point_trend_block_with_a_slope():
+    model = bsts.Model([analysis.ChangePointTrend(slope=True)])
+    series = prepare_series(_daily(np.linspace(0.0, 5.0, 30) + np.sin(np.arange(30.0))), None, [])
+    inputs = model.inputs(series)
+    trace = handlers.trace(handlers.seed(model, 0)).get_trace(inputs, y=jnp.asarray(series.y))
+    for site in ("change.level_local", "change.slope_local"):
+        assert trace[site]["value"].shape == (29,)  # no innovation out of the last step
+    params = nest_parameters(model, {k: v["value"] for k, v in trace.items() if k != "y"})
+    ssm = model.state_space(params, inputs)
+    level = trace["change.level_variances"]["value"]
+    slope = trace["change.slope_variances"]["value"]
+    np.testing.assert_allclose(ssm.transition_cov[:-1, 0, 0], level)
+    np.testing.assert_allclose(ssm.transition_cov[:-1, 1, 1], slope)
+    np.testing.assert_allclose(ssm.transition_cov[-1], 0.0)
+    np.testing.assert_allclose(ssm.transition_matrix[:, 0, 1], 1.0)  # level += slope * dt
+    # The horseshoe variances never exceed the slab: c^2 = 4 (standardised units).
+    assert float(level.max()) <= 4.0 and float(slope.max()) <= 4.0
+
+
+@pytest.mark.slow
+def test_change_points_find_a_slope_change():
+    rng = np.random.default_rng(4)
+    steps = np.arange(120.0)
+    level = np.where(steps < 60, 0.0, 0.1 * (steps - 60))  # the slope turns at step 60
+    series = _daily(level + rng.normal(0.0, 0.4, 120))
+    table = analysis.change_points(series, slope=True, seed=2)
+    assert {"slope_probability", "slope_shift"} <= set(table.columns)
+    assert table["slope_probability"].iloc[55:66].sum() > 0.5
+    assert table["slope_shift"].iloc[55:66].sum() > 0.05  # the slope rose by 0.1
 
 
 def test_change_point_errors(nile_changes):
