@@ -1,6 +1,6 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import datasets, kalman, metrics, plot
+from bsts import analysis, datasets, kalman, metrics, plot
 from bsts.components import (
     Autoregressive,
     DynamicRegression,
@@ -29,6 +29,7 @@ __all__ = [
     "Regression",
     "Seasonal",
     "SemiLocalLinearTrend",
+    "analysis",
     "datasets",
     "decompose",
     "fit",

@@ -61,12 +61,15 @@ class LooResult:
         p_loo: Effective number of parameters.
         pareto_k: Pareto shape diagnostic per observation, shaped like the observations of the
             log-likelihood variable (a 1-D array for a vector of observations). Read-only.
+        pointwise: the elpd contribution of each observation, shaped like ``pareto_k`` (its
+            sum is ``elpd``), for paired comparisons of models. Read-only.
     """
 
     elpd: float
     se: float
     p_loo: float
     pareto_k: np.ndarray
+    pointwise: np.ndarray | None = None
 
 
 def _as_draws(group: str, values: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -249,13 +252,19 @@ def loo(data: Any, var_name: str | None = None) -> LooResult:
         if scale != "log":  # 1.x has no scale argument; guard against a changed default.
             raise RuntimeError(f"expected ArviZ LOO on the log scale, got {scale!r}")
         elpd, se, p_loo, pareto_k = res.elpd, res.se, res.p, res.pareto_k
+        elpd_i = res.elpd_i
     else:
         res = az.loo(data, pointwise=True, var_name=var_name, scale="log")
         elpd, se, p_loo, pareto_k = res["elpd_loo"], res["se"], res["p_loo"], res["pareto_k"]
+        elpd_i = res["loo_i"]
 
     k = np.array(getattr(pareto_k, "values", pareto_k), dtype=float)
     k.setflags(write=False)
-    return LooResult(elpd=float(elpd), se=float(se), p_loo=float(p_loo), pareto_k=k)
+    pointwise = np.array(getattr(elpd_i, "values", elpd_i), dtype=float)
+    pointwise.setflags(write=False)
+    return LooResult(
+        elpd=float(elpd), se=float(se), p_loo=float(p_loo), pareto_k=k, pointwise=pointwise
+    )
 
 
 def plot_chains(data: Any, kind: str):

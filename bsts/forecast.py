@@ -18,6 +18,7 @@ import pandas as pd
 from bsts.components import ModelInputs
 from bsts.inference import Posterior, nest_parameters
 from bsts.kalman import kalman_filter, sample_states
+from bsts.model import OBSERVATION_DF
 
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
 
@@ -165,12 +166,18 @@ def forecast(
         states = sample_states(key, ssm, y, num_samples=1)[0, T:]
         H = jnp.broadcast_to(ssm.observation_matrix, (T + horizon, ssm.state_dim))[T:]
         offset = jnp.broadcast_to(ssm.observation_offset, (T + horizon,))[T:]
-        return jnp.einsum("ti,ti->t", states, H) + offset, jnp.sqrt(ssm.observation_var)
+        scale = jnp.broadcast_to(jnp.sqrt(ssm.observation_var), (T + horizon,))[T:]
+        return jnp.einsum("ti,ti->t", states, H) + offset, scale
 
     signal, noise_scale = jax.jit(jax.vmap(one))(jax.random.split(key_states, count), ssms)
-    noise = np.asarray(noise_scale)[:, None] * np.asarray(
-        jax.random.normal(key_noise, (count, horizon))
-    )
+    key_noise, key_weights = jax.random.split(key_noise)
+    noise = np.asarray(noise_scale) * np.asarray(jax.random.normal(key_noise, (count, horizon)))
+    if post.model.observation == "student_t":
+        # Future steps have no fitted mixing weight: draw it from its prior, so that the
+        # forecast noise is Student-t with the draw's degrees of freedom.
+        half_df = post.flat_draws()[OBSERVATION_DF][:count, None] / 2.0
+        weights = jax.random.gamma(key_weights, np.broadcast_to(half_df, (count, horizon)))
+        noise = noise / np.sqrt(np.asarray(weights) / half_df)
     draws = post.series.to_original(np.asarray(signal) + noise)
     return Forecast(draws, index)
 

@@ -4,6 +4,20 @@ The state is the concatenation of the components' states; the model's matrices a
 block-diagonal in them, the observation loads on each component's states and adds any
 component offsets (static regression), plus observation noise
 $\varepsilon_t \sim \mathcal N(0, \sigma_\varepsilon^2)$ with site `observation.scale`.
+
+With `observation="student_t"` the noise is Student-t, written as a scale mixture of normals
+so that the model stays linear-Gaussian given the mixing weights and the Kalman likelihood
+stays exact:
+
+$$
+\varepsilon_t \mid \lambda_t \sim \mathcal N(0, \sigma_\varepsilon^2 / \lambda_t), \qquad
+\lambda_t \sim \text{Gamma}(\nu/2, \nu/2), \qquad \nu \sim \text{Gamma}(2, 0.1),
+$$
+
+which integrates to $\varepsilon_t \sim t_\nu(0, \sigma_\varepsilon)$. The sites are
+`observation.df` ($\nu$, the Gamma(2, 0.1) prior of Juárez & Steel, 2010) and
+`observation.weights` ($\lambda_t$, one per step); an outlier gets a small weight, so it
+barely moves the states.
 """
 
 from __future__ import annotations
@@ -15,14 +29,24 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bsts.components import UNIT_SCALE, Block, Component, ModelInputs
+from bsts.components import UNIT_NONE, UNIT_SCALE, Block, Component, ModelInputs
 from bsts.data import SeriesData
 from bsts.distribution import StateSpaceDistribution
 from bsts.kalman import StateSpace
 
-__all__ = ["OBSERVATION_SCALE", "Model", "StateLayout"]
+__all__ = [
+    "OBSERVATIONS",
+    "OBSERVATION_DF",
+    "OBSERVATION_SCALE",
+    "OBSERVATION_WEIGHTS",
+    "Model",
+    "StateLayout",
+]
 
 OBSERVATION_SCALE = "observation.scale"
+OBSERVATION_DF = "observation.df"
+OBSERVATION_WEIGHTS = "observation.weights"
+OBSERVATIONS = ("gaussian", "student_t")
 
 
 @dataclass(frozen=True)
@@ -45,9 +69,11 @@ class Model:
         components: the components, at least one.
         observation_scale_prior: prior of $\sigma_\varepsilon$ in standardised units;
             default HalfNormal(1).
+        observation: "gaussian" (default) or "student_t" (robust to outliers; see the
+            module docstring).
     """
 
-    def __init__(self, components, observation_scale_prior=None):
+    def __init__(self, components, observation_scale_prior=None, observation: str = "gaussian"):
         components = list(components)
         if not components:
             raise ValueError("a Model needs at least one component")
@@ -61,6 +87,12 @@ class Model:
         if not isinstance(prior, dist.Distribution):
             raise ValueError("observation_scale_prior must be a numpyro Distribution")
         self.observation_scale_prior = prior
+        if observation not in OBSERVATIONS:
+            raise ValueError(
+                f"unknown observation model {observation!r}; choose one of "
+                f"{', '.join(OBSERVATIONS)}"
+            )
+        self.observation = observation
         self.names = _unique_names(components)
         if not any(self._has_states(c) for c in components):
             raise ValueError(
@@ -80,7 +112,7 @@ class Model:
             extra = [other]
         else:
             return NotImplemented
-        return Model(self.components + extra, self.observation_scale_prior)
+        return Model(self.components + extra, self.observation_scale_prior, self.observation)
 
     def __radd__(self, other):
         if isinstance(other, Component):
@@ -105,6 +137,9 @@ class Model:
     def units(self) -> dict[str, str]:
         """Unit of every parameter site, keyed by site name."""
         out = {OBSERVATION_SCALE: UNIT_SCALE}
+        if self.observation == "student_t":
+            out[OBSERVATION_DF] = UNIT_NONE
+            out[OBSERVATION_WEIGHTS] = UNIT_NONE
         for name, component in self:
             for parameter, unit in component.units.items():
                 out[f"{name}.{parameter}"] = unit
@@ -137,6 +172,13 @@ class Model:
         """Draw every component's parameters (inside a NumPyro trace)."""
         params = {name: component.sample(name, inputs) for name, component in self}
         params[OBSERVATION_SCALE] = numpyro.sample(OBSERVATION_SCALE, self.observation_scale_prior)
+        if self.observation == "student_t":
+            df = numpyro.sample(OBSERVATION_DF, dist.Gamma(2.0, 0.1))
+            params[OBSERVATION_DF] = df
+            params[OBSERVATION_WEIGHTS] = numpyro.sample(
+                OBSERVATION_WEIGHTS,
+                dist.Gamma(df / 2.0, df / 2.0).expand([inputs.num_timesteps]).to_event(1),
+            )
         return params
 
     def layout(self, inputs: ModelInputs) -> StateLayout:
@@ -191,15 +233,29 @@ class Model:
         for name, level in self.modulated_levels.items():
             component = self.components[self.names.index(name)]
             blocks[level] = component.modulate(params[name], inputs, blocks[level])
-        return _assemble(
-            list(blocks.values()), offset, params[OBSERVATION_SCALE] ** 2, inputs.num_timesteps
-        )
+        variance = params[OBSERVATION_SCALE] ** 2
+        if self.observation == "student_t":
+            variance = variance / _weights(params[OBSERVATION_WEIGHTS], inputs.num_timesteps)
+        return _assemble(list(blocks.values()), offset, variance, inputs.num_timesteps)
 
     def __call__(self, inputs: ModelInputs, y=None):
         """The NumPyro program: parameters, then the series given them."""
         params = self.sample_parameters(inputs)
         ssm = self.state_space(params, inputs)
         return numpyro.sample("y", StateSpaceDistribution(ssm, inputs.num_timesteps), obs=y)
+
+
+def _weights(weights, T: int):
+    """The mixing weights over T steps; steps past the fitted ones (a forecast) get 1.
+
+    A forecast's own noise is drawn by `bsts.forecast`, so the weight used there only sets
+    the (unused) observation variance of the future steps.
+    """
+    weights = jnp.asarray(weights)
+    fitted = weights.shape[-1]
+    if fitted >= T:
+        return weights[..., :T]
+    return jnp.concatenate([weights, jnp.ones((*weights.shape[:-1], T - fitted))], axis=-1)
 
 
 def _unique_names(components) -> list[str]:
@@ -247,6 +303,11 @@ def _modulated_levels(names: list[str], components: list[Component]) -> dict[str
 
 
 def _state_size(component: Component, inputs: ModelInputs | None) -> int:
+    # Components defined outside this module (e.g. bsts.analysis's change-point trend)
+    # declare their size themselves.
+    declared = getattr(component, "state_size", None)
+    if declared is not None:
+        return int(declared)
     from bsts.components import (
         Autoregressive,
         DynamicRegression,

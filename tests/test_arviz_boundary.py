@@ -185,6 +185,11 @@ def test_loo_matches_direct_lppd(data, draws):
     assert abs(result.elpd - lppd) < 3.0
     np.testing.assert_allclose(result.elpd, lppd - result.p_loo, atol=0.1)
     assert 0.3 < result.p_loo < 3.0
+    # The pointwise contributions add up to the total (paired model comparisons use them).
+    assert result.pointwise.shape == (N_OBS,)
+    np.testing.assert_allclose(result.pointwise.sum(), result.elpd, rtol=1e-10)
+    per_point = logsumexp(ll, axis=0) - np.log(ll.shape[0])
+    assert np.all(result.pointwise <= per_point + 1e-12)  # leaving a point out never helps it
 
 
 def test_loo_result_is_frozen(data):
@@ -193,6 +198,8 @@ def test_loo_result_is_frozen(data):
         result.elpd = 0.0
     with pytest.raises(ValueError):
         result.pareto_k[0] = 0.0
+    with pytest.raises(ValueError):
+        result.pointwise[0] = 0.0
 
 
 def test_module_exports():

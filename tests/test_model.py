@@ -350,3 +350,35 @@ def test_model_errors():
         Model([bsts.LocalLevel()], observation_scale_prior=1.0)
     with pytest.raises(TypeError):
         bsts.LocalLevel() + 1
+
+
+def test_student_t_observations_are_a_normal_scale_mixture():
+    model = Model([bsts.LocalLevel()], observation="student_t")
+    assert (model + bsts.Seasonal(4)).observation == "student_t"  # `+` keeps it
+    series = _series(model)
+    inputs = model.inputs(series)
+    trace = handlers.trace(handlers.seed(model, 0)).get_trace(inputs, y=jnp.asarray(series.y))
+    weights = trace["observation.weights"]["value"]
+    assert weights.shape == (T,)
+    assert "observation.df" in trace
+    params = {
+        "level": {"scale": 0.3},
+        OBSERVATION_SCALE: 0.5,
+        "observation.df": 4.0,
+        "observation.weights": np.linspace(0.2, 2.0, T),
+    }
+    ssm = model.state_space(params, inputs)
+    # Given the weights the noise variance is sigma^2 / lambda_t, and the likelihood is
+    # that of a dense Gaussian with this diagonal noise.
+    np.testing.assert_allclose(ssm.observation_var, 0.25 / np.linspace(0.2, 2.0, T))
+    level_cov = np.minimum.outer(np.arange(T), np.arange(T)) * 0.09 + 1.0
+    cov = level_cov + np.diag(0.25 / np.linspace(0.2, 2.0, T))
+    mean = np.full(T, inputs.initial_level)
+    expected = scipy.stats.multivariate_normal(mean, cov).logpdf(series.y)
+    np.testing.assert_allclose(marginal_log_likelihood(ssm, series.y), expected, rtol=1e-9)
+    # A forecast extends the inputs: steps past the fitted weights get weight 1.
+    longer = type(inputs)(np.ones(T + 3), True, {}, inputs.initial_level, T + 3)
+    np.testing.assert_allclose(model.state_space(params, longer).observation_var[T:], 0.25)
+    assert set(model.units()) >= {"observation.df", "observation.weights"}
+    with pytest.raises(ValueError, match="observation model"):
+        Model([bsts.LocalLevel()], observation="cauchy")

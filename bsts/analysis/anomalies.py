@@ -1,0 +1,211 @@
+r"""Anomalies: points the model did not expect, scored by one-step-ahead tail probability.
+
+For posterior draw $s$ the Kalman filter gives the one-step-ahead prediction of $y_t$ from
+$y_{<t}$: the signal's mean $m^{(s)}_t$ and variance $v^{(s)}_t$. With Gaussian noise of
+variance $\sigma^{2(s)}$ the two-sided tail probability of the observation is
+
+$$
+p^{(s)}_t = 2\,\Phi\!\left(-\frac{|y_t - m^{(s)}_t|}{\sqrt{v^{(s)}_t + \sigma^{2(s)}}}\right),
+\qquad p_t = \frac{1}{S}\sum_s p^{(s)}_t ,
+$$
+
+the posterior predictive probability of a value at least as far from the prediction as the
+one seen. A point is flagged when $p_t <$ `threshold`.
+
+Robust fits. With a Gaussian observation model an outlier inflates $\sigma$ and bends the
+level towards itself, which hides it and its neighbours. Fit
+`Model(components, observation="student_t")` instead: outliers get small mixing weights
+$\lambda_t$ (see `bsts.model`) and no longer distort the states. The weight of step $t$ has
+seen $y_t$ itself, so for scoring, the noise at step $t$ uses a fresh weight from its prior
+$\text{Gamma}(\nu/2, \nu/2)$ (Monte Carlo over 256 fixed draws per posterior draw), that is
+the Student-t predictive, while the filter up to $t-1$ keeps the fitted weights.
+
+That predictive is heavy-tailed, so under it an outlier is, by design, less surprising: the
+model expects a few. When outliers are rare contaminations of otherwise Gaussian noise,
+`score="core"` scores against the Gaussian core of the robust fit instead (weight
+$\lambda_t = 1$, noise variance $\sigma^2$): the states and $\sigma$ come from the
+undistorted robust fit, and a point is flagged when it is surprising for a regular step.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from jax.scipy.stats import norm
+from matplotlib.axes import Axes
+
+from bsts.inference import Posterior
+from bsts.kalman import kalman_filter
+from bsts.model import OBSERVATION_DF, OBSERVATION_SCALE
+
+__all__ = ["anomalies", "plot_anomalies"]
+
+_WEIGHT_DRAWS = 256
+
+
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise ValueError(f"threshold must be a probability in (0, 1), got {threshold!r}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be a probability in (0, 1), got {threshold!r}")
+    return float(threshold)
+
+
+SCORES = ("predictive", "core")
+
+
+def _scores(post: Posterior, num_samples: int | None, seed: int, score: str) -> pd.DataFrame:
+    if not isinstance(post, Posterior):
+        raise TypeError(f"post must be a bsts Posterior (from bsts.fit), got {type(post).__name__}")
+    total = post.num_chains * post.num_draws
+    count = total if num_samples is None else int(num_samples)
+    if count < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    # Evenly thinned, so that every chain contributes.
+    chosen = np.linspace(0, total - 1, min(count, total)).round().astype(int)
+    flat = post.flat_draws()
+    ssms = jax.tree_util.tree_map(lambda a: a[chosen], post.state_spaces())
+    noise_var = jnp.asarray(flat[OBSERVATION_SCALE][chosen]) ** 2
+    if score not in SCORES:
+        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
+    robust = post.model.observation == "student_t"
+    if robust and score == "predictive":
+        half_df = jnp.asarray(flat[OBSERVATION_DF][chosen]) / 2.0
+        keys = jax.random.split(jax.random.PRNGKey(seed), len(chosen))
+        weights = jax.vmap(lambda k, a: jax.random.gamma(k, a, (_WEIGHT_DRAWS,)) / a)(keys, half_df)
+    else:
+        weights = jnp.ones((len(chosen), 1))
+    observed = ~np.isnan(post.series.y)
+    means, variances, tails = _one_step(ssms, noise_var, weights, jnp.asarray(post.series.y))
+    means, variances, tails = np.asarray(means), np.asarray(variances), np.asarray(tails)
+    scale = post.series.scale
+    sd = np.sqrt(variances.mean(axis=0) + means.var(axis=0)) * scale
+    tail = np.where(observed, tails.mean(axis=0), np.nan)
+    return pd.DataFrame(
+        {
+            "time": post.series.index,
+            "value": post.series.to_original(post.series.y),
+            "tail_probability": tail,
+            "expected": post.series.to_original(means.mean(axis=0)),
+            "sd": sd,
+        }
+    )
+
+
+@jax.jit
+@partial(jax.vmap, in_axes=(0, 0, 0, None))
+def _one_step(ssm, noise_var, weights, y):
+    """One-step predictive mean, mean variance and tail probability per step, one draw."""
+    filtered = kalman_filter(ssm, y)
+    T = y.shape[0]
+    y_filled = jnp.where(jnp.isnan(y), 0.0, y)
+    H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+    mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
+    signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
+    total_var = signal_var[:, None] + noise_var / weights[None, :]  # (T, weight draws)
+    z = jnp.abs(y_filled - mean)[:, None] / jnp.sqrt(total_var)
+    tail = jnp.mean(2.0 * norm.cdf(-z), axis=1)
+    return mean, jnp.mean(total_var, axis=1), tail
+
+
+def anomalies(
+    post: Posterior,
+    threshold: float = 0.01,
+    *,
+    flagged_only: bool = True,
+    score: str = "predictive",
+    num_samples: int | None = 400,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Points whose one-step-ahead predictive tail probability is below `threshold`.
+
+    Args:
+        post: a fitted posterior (Gaussian or `observation="student_t"` model).
+        threshold: flag points with tail probability below this.
+        flagged_only: return only flagged points (default) or every time step (with a
+            `flagged` column).
+        score: "predictive" (the model's own one-step predictive; Student-t for a robust
+            fit) or "core" (for a Student-t fit, the Gaussian core with weight 1; the same
+            as "predictive" for a Gaussian fit). See the module docstring.
+        num_samples: posterior draws to integrate over (evenly thinned; None for all).
+        seed: seed of the Student-t weight draws (unused for Gaussian models).
+
+    Returns:
+        DataFrame with columns time, value, tail_probability, expected (the one-step
+        predictive mean), lower and upper (a normal approximation of the central
+        `1 - threshold` predictive interval, for plotting), one row per flagged point in
+        time order. Missing observations are never flagged.
+
+    Raises:
+        TypeError: `post` is not a Posterior.
+        ValueError: threshold outside (0, 1), an unknown score or a bad num_samples.
+    """
+    threshold = _check_threshold(threshold)
+    table = _scores(post, num_samples, seed, score)
+    z = float(norm.ppf(1.0 - threshold / 2.0))
+    table["lower"] = table["expected"] - z * table["sd"]
+    table["upper"] = table["expected"] + z * table["sd"]
+    table = table.drop(columns="sd")
+    table["flagged"] = table["tail_probability"] < threshold
+    if flagged_only:
+        return table[table["flagged"]].drop(columns="flagged").reset_index(drop=True)
+    return table
+
+
+def plot_anomalies(
+    post: Posterior,
+    threshold: float = 0.01,
+    *,
+    score: str = "predictive",
+    num_samples: int | None = 400,
+    seed: int = 0,
+    ax: Axes | None = None,
+) -> Axes:
+    """The series, its one-step-ahead predictive band, and the flagged points circled.
+
+    Args:
+        post: a fitted posterior.
+        threshold: tail probability below which a point is flagged.
+        score: "predictive" or "core", as for `anomalies`.
+        num_samples: posterior draws to integrate over.
+        seed: seed of the Student-t weight draws.
+        ax: Axes to draw on.
+
+    Returns:
+        The Axes.
+    """
+    table = anomalies(
+        post, threshold, flagged_only=False, score=score, num_samples=num_samples, seed=seed
+    )
+    ax = ax if ax is not None else plt.subplots(figsize=(9, 4))[1]
+    ax.fill_between(
+        table["time"],
+        table["lower"],
+        table["upper"],
+        color="C0",
+        alpha=0.25,
+        lw=0,
+        label=f"one-step {1 - threshold:.0%} band",
+    )
+    ax.plot(table["time"], table["expected"], color="C0", lw=1, label="one-step prediction")
+    ax.plot(table["time"], table["value"], ".", color="0.2", ms=3, label="observed")
+    flagged = table[table["flagged"]]
+    ax.plot(
+        flagged["time"],
+        flagged["value"],
+        "o",
+        mfc="none",
+        color="C3",
+        ms=8,
+        label=f"tail probability < {threshold:g} ({len(flagged)})",
+    )
+    kind = "Student-t" if post.model.observation == "student_t" else "Gaussian"
+    scored = ", scored on its Gaussian core" if kind == "Student-t" and score == "core" else ""
+    ax.set_title(f"Anomalies ({kind} observation model{scored})")
+    ax.legend(loc="best", frameon=False)
+    return ax
