@@ -30,7 +30,7 @@ def test_forecast_continues_the_index_in_original_units(airline_posterior):
     post, data = airline_posterior
     fc = bsts.forecast(post, horizon=24, seed=1)
     assert fc.draws.shape == (40, 24)
-    pd.testing.assert_index_equal(fc.index, data.index[-24:], check_names=False)
+    pd.testing.assert_index_equal(fc.index, data.index[-24:], check_names=False, check_freq=False)
     table = fc.to_pandas(interval=0.9)
     assert list(table.columns) == ["mean", "median", "lower", "upper"]
     assert (table["lower"] < table["median"]).all() and (table["median"] < table["upper"]).all()
