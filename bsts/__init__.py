@@ -15,6 +15,7 @@ from bsts.forecast import decompose, forecast, one_step_predictions
 from bsts.inference import Posterior, fit
 from bsts.model import Model
 from bsts.neural import LSTMEmission, LSTMTransition
+from bsts.plot import plot_components, plot_forecast
 
 __all__ = [
     "Autoregressive",
@@ -38,5 +39,7 @@ __all__ = [
     "metrics",
     "one_step_predictions",
     "plot",
+    "plot_components",
+    "plot_forecast",
 ]
 __version__ = "0.1.0.dev0"

@@ -30,10 +30,13 @@ class Forecast:
     Attributes:
         draws: `(num_draws, horizon)` in original units.
         index: the future time index.
+        history: the fitted series in original units (NaN where missing), so that a
+            forecast can be plotted on its own (`bsts.plot_forecast(prediction)`).
     """
 
     draws: np.ndarray
     index: pd.Index
+    history: pd.Series | None = None
 
     def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
         """Mean, median and the central `interval` band per future step."""
@@ -179,7 +182,8 @@ def forecast(
         weights = jax.random.gamma(key_weights, np.broadcast_to(half_df, (count, horizon)))
         noise = noise / np.sqrt(np.asarray(weights) / half_df)
     draws = post.series.to_original(np.asarray(signal) + noise)
-    return Forecast(draws, index)
+    history = pd.Series(post.series.to_original(post.series.y), index=post.series.index)
+    return Forecast(draws, index, history)
 
 
 @dataclass(frozen=True)

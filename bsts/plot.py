@@ -35,8 +35,8 @@ def _band(draws: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def plot_forecast(
-    post: Posterior,
-    prediction: Forecast,
+    post: Posterior | Forecast,
+    prediction: Forecast | None = None,
     *,
     actual: pd.Series | None = None,
     intervals=(0.5, 0.9),
@@ -45,9 +45,12 @@ def plot_forecast(
 ) -> Axes:
     """Fan chart: the observed series, then the forecast's mean and central bands.
 
+    Call it as `plot_forecast(prediction)` (the forecast carries its history) or, as
+    before, `plot_forecast(post, prediction)`.
+
     Args:
-        post: the fitted posterior (its series is the history).
-        prediction: `bsts.forecast(post, ...)`.
+        post: the fitted posterior (its series is the history), or the forecast itself.
+        prediction: `bsts.forecast(post, ...)`; omit it when `post` is the forecast.
         actual: optional held-out values to overlay on the forecast period.
         intervals: central band masses, widest drawn lightest.
         history: show only the last `history` observed steps (default all).
@@ -56,9 +59,16 @@ def plot_forecast(
     Returns:
         The Axes.
     """
+    if isinstance(post, Forecast) and prediction is None:
+        prediction, observed = post, post.history
+        if observed is None:
+            raise ValueError("this Forecast carries no history: call plot_forecast(post, forecast)")
+    elif isinstance(prediction, Forecast):
+        observed = pd.Series(post.series.to_original(post.series.y), index=post.series.index)
+    else:
+        raise TypeError("plot_forecast takes a Forecast, or a Posterior and its Forecast")
     bands = _check_intervals(intervals)
     ax = ax if ax is not None else plt.subplots(figsize=(9, 4))[1]
-    observed = pd.Series(post.series.to_original(post.series.y), index=post.series.index)
     if history is not None:
         observed = observed.iloc[-int(history) :]
     ax.plot(observed.index, observed.to_numpy(), color=_DATA_COLOR, lw=1, label="observed")

@@ -40,6 +40,16 @@ def test_forecast_fan_chart_on_given_axes(fitted):
     np.testing.assert_allclose(observed, post.series.to_original(post.series.y))
 
 
+def test_forecast_alone_as_in_the_contract(fitted):
+    post, prediction, _ = fitted
+    ax = bsts.plot_forecast(prediction)
+    np.testing.assert_allclose(
+        ax.get_lines()[0].get_ydata(), post.series.to_original(post.series.y)
+    )
+    with pytest.raises(TypeError, match="Forecast"):
+        bsts.plot_forecast(post)
+
+
 def test_forecast_history_window(fitted):
     post, prediction, _ = fitted
     ax = plot.plot_forecast(post, prediction, history=20)
