@@ -43,10 +43,10 @@ def series(name: str):
     return np.log(values) if name == "airline" else values
 
 
-def run_bsts(train, test, seed: int) -> tuple[float, float]:
-    post = bsts.fit(
-        bsts.LocalLinearTrend() + bsts.Seasonal(12), train, seed=seed, progress_bar=False
-    )
+def run_bsts(train, test, seed: int, slope_scale_prior=None) -> tuple[float, float]:
+    """Mean CRPS and 95% coverage of bsts (default priors unless a slope prior is given)."""
+    model = bsts.LocalLinearTrend(slope_scale_prior=slope_scale_prior) + bsts.Seasonal(12)
+    post = bsts.fit(model, train, seed=seed, progress_bar=False)
     prediction = bsts.forecast(post, horizon=HOLDOUT, seed=seed)
     draws = prediction.draws
     band = np.percentile(draws, [2.5, 97.5], axis=0)

@@ -18,10 +18,7 @@ import argparse
 import jax
 import numpy as np
 import numpyro.distributions as dist
-from forecast_accuracy import HOLDOUT, run_statsmodels, series
-
-import bsts
-from bsts.metrics import crps_from_draws
+from forecast_accuracy import HOLDOUT, run_bsts, run_statsmodels, series
 
 jax.config.update("jax_enable_x64", True)
 
@@ -32,13 +29,6 @@ PRIORS = {
     "Exponential(rate T^1.5)": lambda T: dist.Exponential(T**1.5),
     "HalfCauchy(T^-1.5)": lambda T: dist.HalfCauchy(T**-1.5),
 }
-
-
-def crps(train, test, prior, seed: int) -> float:
-    model = bsts.LocalLinearTrend(slope_scale_prior=prior) + bsts.Seasonal(12)
-    post = bsts.fit(model, train, seed=seed, progress_bar=False)
-    draws = bsts.forecast(post, horizon=HOLDOUT, seed=seed).draws
-    return float(np.mean(crps_from_draws(draws, test)))
 
 
 def main() -> None:
@@ -55,7 +45,7 @@ def main() -> None:
         reference, _ = run_statsmodels(train, test)
         for label in args.priors:
             prior = PRIORS[label](len(train))
-            ratios = [crps(train, test, prior, seed) / reference for seed in args.seeds]
+            ratios = [run_bsts(train, test, seed, prior)[0] / reference for seed in args.seeds]
             listed = " / ".join(f"{r:.3f}" for r in ratios)
             print(f"| {label} | {name} | {listed} | {np.mean(ratios):.3f} |", flush=True)
 

@@ -193,40 +193,16 @@ class CausalImpact:
         top.plot(pre.index, pre["observed"], color="0.2", lw=1, label="observed")
         top.plot(self.actual.index, self.actual.to_numpy(), color="0.2", lw=1)
         top.plot(pre.index, pre["mean"], color="C0", lw=1, ls="--", label="one-step fit")
-        top.fill_between(
-            table.index,
-            table["predicted_lower"],
-            table["predicted_upper"],
-            color="C0",
-            alpha=0.25,
-            lw=0,
-            label=f"counterfactual {band}",
+        _band_and_line(
+            top, table, "predicted", "C0", 0.25, f"counterfactual {band}", "counterfactual"
         )
-        top.plot(table.index, table["predicted"], color="C0", lw=1.5, label="counterfactual")
         residual = pre["observed"] - pre["mean"]
         middle.fill_between(
             pre.index, -z * pre["sd"], z * pre["sd"], color="0.8", lw=0, label="pre-period band"
         )
         middle.plot(pre.index, residual, color="0.4", lw=0.8)
-        middle.fill_between(
-            table.index,
-            table["effect_lower"],
-            table["effect_upper"],
-            color="C1",
-            alpha=0.3,
-            lw=0,
-            label=f"effect {band}",
-        )
-        middle.plot(table.index, table["effect"], color="C1", lw=1.5, label="pointwise effect")
-        bottom.fill_between(
-            table.index,
-            table["cumulative_lower"],
-            table["cumulative_upper"],
-            color="C2",
-            alpha=0.3,
-            lw=0,
-        )
-        bottom.plot(table.index, table["cumulative_effect"], color="C2", lw=1.5)
+        _band_and_line(middle, table, "effect", "C1", 0.3, f"effect {band}", "pointwise effect")
+        _band_and_line(bottom, table, "cumulative_effect", "C2", 0.3, None, None, "cumulative")
         for ax in axes:
             ax.axvline(self.actual.index[0], color="0.5", ls=":", lw=1)
         for ax in (middle, bottom):
@@ -238,6 +214,21 @@ class CausalImpact:
         middle.legend(loc="best", frameon=False, fontsize=8)
         top.set_title(f"Causal impact (probability of an effect {self.probability:.1%})")
         return top.figure
+
+
+def _band_and_line(ax, table, column, color, alpha, band_label, line_label, bounds=None):
+    """A central band (`{bounds}_lower`/`_upper`, default `{column}_...`) under its line."""
+    bounds = column if bounds is None else bounds
+    ax.fill_between(
+        table.index,
+        table[f"{bounds}_lower"],
+        table[f"{bounds}_upper"],
+        color=color,
+        alpha=alpha,
+        lw=0,
+        label=band_label,
+    )
+    ax.plot(table.index, table[column], color=color, lw=1.5, label=line_label)
 
 
 def _normal_quantile(interval: float) -> float:
