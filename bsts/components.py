@@ -101,6 +101,11 @@ class Component:
         return []
 
     @property
+    def state_size(self) -> int:
+        """Dimension of the component's state (0 for a component without states)."""
+        return 0
+
+    @property
     def units(self) -> dict[str, str]:
         """Unit of each parameter: how to map it back to original units."""
         return {}
@@ -183,6 +188,7 @@ class LocalLevel(_OneScale):
     """
 
     kind = "level"
+    state_size = property(lambda self: 1)
 
     def __init__(self, scale_prior=None, name: str | None = None):
         super().__init__(name)
@@ -231,6 +237,7 @@ class LocalLinearTrend(Component):
     """
 
     kind = "trend"
+    state_size = property(lambda self: 2)
 
     def __init__(self, level_scale_prior=None, slope_scale_prior=None, name=None):
         super().__init__(name)
@@ -297,6 +304,7 @@ class SemiLocalLinearTrend(Component):
     """
 
     kind = "semi_trend"
+    state_size = property(lambda self: 3)
 
     def __init__(
         self, level_scale_prior=None, slope_scale_prior=None, persistence_prior=None, name=None
@@ -377,6 +385,7 @@ class Seasonal(_OneScale):
     """
 
     kind = "seasonal"
+    state_size = property(lambda self: self.period - 1)
 
     def __init__(self, period: int, duration: int = 1, scale_prior=None, name=None):
         super().__init__(name)
@@ -440,6 +449,7 @@ class FourierSeasonal(_OneScale):
     """
 
     kind = "fourier"
+    state_size = property(lambda self: 2 * self.harmonics)
 
     def __init__(self, period: float, harmonics: int = 2, scale_prior=None, name=None):
         super().__init__(name)
@@ -589,6 +599,7 @@ class DynamicRegression(Component):
     """
 
     kind = "dynamic_regression"
+    state_size = property(lambda self: len(self.columns))
 
     def __init__(self, columns, scale_prior=None, name=None):
         super().__init__(name)
@@ -661,6 +672,7 @@ class Autoregressive(Component):
     """
 
     kind = "ar"
+    state_size = property(lambda self: self.order)
 
     def __init__(self, order: int = 1, scale_prior=None, name=None):
         super().__init__(name)

@@ -103,7 +103,7 @@ class Model:
 
     @staticmethod
     def _has_states(component: Component) -> bool:
-        return _state_size(component, None) > 0
+        return component.state_size > 0
 
     def __add__(self, other) -> Model:
         if isinstance(other, Model):
@@ -185,7 +185,7 @@ class Model:
         """Where each component's states sit, for a given input (dimensions only)."""
         slices, start = {}, 0
         for name, component in self:
-            size = _state_size(component, inputs)
+            size = component.state_size
             slices[name] = slice(start, start + size)
             start += size
         return StateLayout(slices, start)
@@ -300,37 +300,6 @@ def _modulated_levels(names: list[str], components: list[Component]) -> dict[str
             raise ValueError(f"level {target!r} is driven by two components; keep one")
         out[name] = target
     return out
-
-
-def _state_size(component: Component, inputs: ModelInputs | None) -> int:
-    # Components defined outside this module (e.g. bsts.analysis's change-point trend)
-    # declare their size themselves.
-    declared = getattr(component, "state_size", None)
-    if declared is not None:
-        return int(declared)
-    from bsts.components import (
-        Autoregressive,
-        DynamicRegression,
-        FourierSeasonal,
-        LocalLevel,
-        LocalLinearTrend,
-        Seasonal,
-        SemiLocalLinearTrend,
-    )
-
-    sizes = {
-        LocalLevel: lambda c: 1,
-        LocalLinearTrend: lambda c: 2,
-        SemiLocalLinearTrend: lambda c: 3,
-        Seasonal: lambda c: c.period - 1,
-        FourierSeasonal: lambda c: 2 * c.harmonics,
-        DynamicRegression: lambda c: len(c.columns),
-        Autoregressive: lambda c: c.order,
-    }
-    for kind, size in sizes.items():
-        if isinstance(component, kind):
-            return size(component)
-    return 0
 
 
 def _stack(parts, T: int, time_varying: bool, axes: int):
