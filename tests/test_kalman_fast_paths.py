@@ -76,6 +76,15 @@ def test_marginal_equals_exact_filter(rng, T, missing):
     np.testing.assert_allclose(float(_pointwise(ssm, y).sum()), expected, rtol=1e-10)
 
 
+def test_fft_round_off_on_a_long_raw_scale_series(rng):
+    # FFT error scales with the whole series' norm, not each term's: a long series far from
+    # zero is where the convolution would lose digits first.
+    level = 1e4
+    y = _series(rng, 5000, level=level)
+    ssm = _ssm(_llt_seasonal(level=level))
+    np.testing.assert_allclose(float(_marginal(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-10)
+
+
 @pytest.mark.parametrize("seasonal_var", [0.0, 1e-6, 0.1])
 def test_marginal_without_stabilising_noise(rng, seasonal_var):
     """A deterministic (zero-variance) or nearly deterministic seasonal is still exact."""

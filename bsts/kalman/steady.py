@@ -42,12 +42,7 @@ from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, symmetrize
 from bsts.kalman.transition import Transition
 
-__all__ = [
-    "DEFAULT_BLOCK",
-    "blocked_steady_innovations",
-    "steady_operators",
-    "steady_state_log_likelihood",
-]
+__all__ = ["DEFAULT_BLOCK", "steady_operators", "steady_state_log_likelihood"]
 
 DEFAULT_BLOCK = 64
 
@@ -70,37 +65,6 @@ def steady_operators(F, H, r, P_bar, block: int):
     lag = jnp.arange(block)[:, None] - jnp.arange(block)[None, :] - 1
     toeplitz = jnp.where(lag >= 0, h[jnp.clip(lag, 0, block - 1)], 0.0)
     return S_bar, rows, toeplitz, columns[::-1].T, L_block
-
-
-def blocked_steady_innovations(
-    u: Float[Array, " T"], initial_mean, rows, toeplitz, columns, L_block
-) -> tuple[Float[Array, "K B"], Bool[Array, "K B"]]:
-    r"""Steady-state innovations of a whole series, block by block.
-
-    Args:
-        u: observations minus offsets, all observed.
-        initial_mean: the predicted mean at the first step.
-        rows: $H L^j$ from `steady_operators`.
-        toeplitz: the impulse-response matrix from `steady_operators`.
-        columns: $L^{B-1-i} G$ from `steady_operators`.
-        L_block: $L^B$ from `steady_operators`.
-
-    Returns:
-        `(innovations, valid)`, both `(num_blocks, B)`; `valid` is false on the padding
-        after the last step.
-    """
-    block = toeplitz.shape[0]
-    T = u.shape[0]
-    num_blocks = -(-T // block)
-    pad = num_blocks * block - T
-    U = jnp.pad(u, (0, pad)).reshape(num_blocks, block)
-    valid = (jnp.arange(num_blocks * block) < T).reshape(num_blocks, block)
-
-    def advance(x, u_block):
-        return L_block @ x + columns @ u_block, x
-
-    _, starts = jax.lax.scan(advance, initial_mean, U)
-    return U - U @ toeplitz.T - starts @ rows.T, valid
 
 
 def steady_state_log_likelihood(
