@@ -209,8 +209,13 @@ def steady_state_marginal_log_likelihood(
     per_step = jax.checkpoint(per_step)
 
     def closed(_):
-        total = _closed_form(ssm, y, gaps, P_bar)
-        # A non-finite total can only come from round-off: use the safe path.
-        return jax.lax.cond(jnp.isfinite(total), lambda _: total, per_step, None)
+        return _closed_form(ssm, y, gaps, P_bar)
 
-    return jax.lax.cond(usable, closed, per_step, None)
+    def unusable(_):
+        return jnp.array(jnp.nan, y.dtype)
+
+    # One fallback site, shared by both failure modes (no usable fixed point; a non-finite
+    # closed form, which only round-off produces): each site compiles the fallback's value
+    # and gradient once more.
+    total = jax.lax.cond(usable, closed, unusable, None)
+    return jax.lax.cond(jnp.isfinite(total), lambda _: total, per_step, None)
