@@ -105,38 +105,55 @@ def _impulse_rows(H, L, T: int):
     return rows[:T]
 
 
-def _causal_convolution(h, u):
-    r"""$c_t = \sum_{i<t} h_{t-1-i} u_i$ for every column of `u`, by FFT."""
+def _causal_convolution(h: Float[Array, " T"], u: Float[Array, " T"]) -> Float[Array, " T"]:
+    r"""$c_t = \sum_{i<t} h_{t-1-i} u_i$, by FFT."""
     T = u.shape[0]
     n = 1 << (2 * T - 1).bit_length()
-    spectrum = jnp.fft.rfft(h, n)[:, None] * jnp.fft.rfft(u, n, axis=0)
-    full = jnp.fft.irfft(spectrum, n, axis=0)[: T - 1]
-    return jnp.concatenate([jnp.zeros((1, u.shape[1]), u.dtype), full])
+    full = jnp.fft.irfft(jnp.fft.rfft(h, n) * jnp.fft.rfft(u, n), n)[: T - 1]
+    return jnp.concatenate([jnp.zeros(1, u.dtype), full])
+
+
+def _whitened_impulses(h: Float[Array, " T"], gaps: Int[np.ndarray, " m"]) -> Float[Array, "T m"]:
+    r"""The steady filter's innovations for unit impulses at the gaps, from a zero mean.
+
+    An impulse at step $j$ whitens to $e_j - h_{t-1-j}$ ($t > j$): a shifted copy of $h$,
+    cut out by static slices (no FFT, and no scatter in the gradient).
+    """
+    T = h.shape[0]
+    # padded[T + 1 + k] = h_k and zeros below, so padded[T - j + t] = h_{t-1-j} or 0.
+    padded = jnp.concatenate([jnp.zeros(T + 1, h.dtype), h[: T - 1]])
+    shifted = jnp.stack([padded[T - j : 2 * T - j] for j in gaps.tolist()], axis=1)
+    unit = np.zeros((T, gaps.size))
+    unit[gaps, np.arange(gaps.size)] = 1.0
+    return unit - shifted
 
 
 def _whitened_gram(
-    ssm: StateSpace, residuals: Float[Array, "T k"], means: Float[Array, "d k"], P_bar
+    ssm: StateSpace, u: Float[Array, " T"], gaps: Int[np.ndarray, " m"], P_bar
 ) -> tuple[Float[Array, "k k"], Float[Array, ""]]:
-    r"""$R^\top \Sigma^{-1} R$ and $\log\det\Sigma$ for residual columns $R$.
+    r"""$R^\top \Sigma^{-1} R$ and $\log\det\Sigma$ for $R = [u, e_{j_1}, \dots, e_{j_m}]$.
 
-    Each column has its own initial mean. The log-determinant is NaN if round-off made
-    $I + W E_0$ singular.
+    $u$ has the model's initial mean, the unit impulses at the gaps a zero one. The
+    log-determinant is NaN if round-off made $I + W E_0$ singular.
     """
     F, H, r = ssm.transition_matrix, ssm.observation_matrix, ssm.observation_var
-    T = residuals.shape[0]
+    T = u.shape[0]
     s = P_bar @ H
     S_bar = H @ s + r
     G = F @ (s / S_bar)
     L = F - jnp.outer(G, H)
     rows = _impulse_rows(H, L, T)
-    v = residuals - _causal_convolution(rows @ G, residuals) - rows @ means
+    h = rows @ G
+    v = (u - _causal_convolution(h, u) - rows @ ssm.initial_mean)[:, None]
+    if gaps.size:
+        v = jnp.concatenate([v, _whitened_impulses(h, gaps)], axis=1)
     steady_gram = v.T @ v / S_bar
     gramian = rows.T @ rows / S_bar
     projection = rows.T @ v / S_bar
 
     # Symmetrised as in the exact filter, so the gradient in P0 is symmetric as well.
     excess = symmetrize(ssm.initial_cov) - P_bar
-    M = jnp.eye(ssm.state_dim, dtype=residuals.dtype) + gramian @ excess
+    M = jnp.eye(ssm.state_dim, dtype=u.dtype) + gramian @ excess
     sign, log_det_M = jnp.linalg.slogdet(M)
     gram = steady_gram - projection.T @ excess @ jnp.linalg.solve(M, projection)
     log_det = T * jnp.log(S_bar) + log_det_M
@@ -148,10 +165,7 @@ def _closed_form(ssm: StateSpace, y, gaps: Int[np.ndarray, " m"], P_bar) -> Floa
     u = y - ssm.observation_offset
     if m:
         u = u.at[gaps].set(0.0)
-    impulses = jnp.zeros((T, m), y.dtype).at[gaps, jnp.arange(m)].set(1.0)
-    residuals = jnp.concatenate([u[:, None], impulses], axis=1)
-    means = jnp.zeros((ssm.state_dim, m + 1), y.dtype).at[:, 0].set(ssm.initial_mean)
-    gram, log_det = _whitened_gram(ssm, residuals, means, P_bar)
+    gram, log_det = _whitened_gram(ssm, u, gaps, P_bar)
     quadratic = gram[0, 0]
     if m:
         chol = jnp.linalg.cholesky(gram[1:, 1:])
@@ -199,14 +213,14 @@ def steady_state_marginal_log_likelihood(
     else:
         # Gaps known at trace time leave only numerical failures (no stabilising solution,
         # round-off) to the fallback: the plain sequential filter, which compiles in a
-        # fraction of the time of the fast per-step path it would rarely run.
-        def per_step(_):
-            return jnp.sum(sequential_filter(ssm, y, observed).log_likelihood)
-
-    # Under reverse mode a `lax.cond` stores the residuals of both branches, zeros for the
-    # branch not taken: the fallback's per-step covariances (T x d x d) would be written on
-    # every gradient. Rematerialised, it keeps only its inputs; it rarely runs.
-    per_step = jax.checkpoint(per_step)
+        # fraction of the time of the fast per-step path it would rarely run. It is
+        # rematerialised because under reverse mode a `lax.cond` stores the residuals of
+        # both branches, zeros for the one not taken: its per-step covariances (T x d x d)
+        # would be written on every gradient. (Without known gaps the per-step path is the
+        # usual one, not a fallback, so it keeps its residuals.)
+        per_step = jax.checkpoint(
+            lambda _: jnp.sum(sequential_filter(ssm, y, observed).log_likelihood)
+        )
 
     def closed(_):
         return _closed_form(ssm, y, gaps, P_bar)
