@@ -12,9 +12,14 @@ trend + dummy seasonal(12) to all but the last 24 months and forecast those 24:
 Reported per series: mean CRPS over the 24 months (lower is better, in the series' units),
 the coverage of the central 95% interval, and the bsts / statsmodels CRPS ratio.
 
+With `--origins K` the comparison is repeated at K forecast origins, each 12 months before
+the last (the first is the split above): one 24-month window is a single draw of the
+future, and the origins show how much the ratio depends on which one.
+
 Usage:
     python benchmarks/forecast_accuracy.py
     python benchmarks/forecast_accuracy.py --seeds 0 1 2
+    python benchmarks/forecast_accuracy.py --origins 5
 """
 
 from __future__ import annotations
@@ -70,7 +75,11 @@ def run_statsmodels(train, test) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--origins", type=int, default=1, help="forecast origins, 12 months apart")
     args = parser.parse_args()
+    if args.origins > 1:
+        rolling_origins(args.origins, args.seeds[0])
+        return
 
     print("| series | method | mean CRPS | 95% coverage | CRPS ratio bsts / statsmodels |")
     print("|---|---|---|---|---|")
@@ -83,6 +92,26 @@ def main() -> None:
             label = f"bsts NUTS (seed {seed})"
             print(f"| {name} | {label} | {crps:.4g} | {cover:.2f} | {crps / sm_crps:.3f} |")
         print(f"| {name} | statsmodels UC (MLE) | {sm_crps:.4g} | {sm_cover:.2f} | 1 |")
+
+
+def rolling_origins(count: int, seed: int) -> None:
+    """The CRPS ratio at `count` origins 12 months apart, and its geometric mean."""
+    print("| series | last training month | bsts CRPS | statsmodels CRPS | ratio |")
+    print("|---|---|---|---|---|")
+    for name in ("co2", "airline"):
+        values = series(name)
+        ratios = []
+        for k in range(count):
+            end = len(values) - HOLDOUT - 12 * k
+            train = values.iloc[:end]
+            test = np.asarray(values.iloc[end : end + HOLDOUT], float)
+            sm_crps, _ = run_statsmodels(train, test)
+            crps, _ = run_bsts(train, test, seed)
+            ratios.append(crps / sm_crps)
+            month = values.index[end - 1].strftime("%Y-%m")
+            print(f"| {name} | {month} | {crps:.4g} | {sm_crps:.4g} | {ratios[-1]:.3f} |")
+        mean = float(np.exp(np.mean(np.log(ratios))))
+        print(f"| {name} | geometric mean over {count} origins | | | **{mean:.3f}** |")
 
 
 if __name__ == "__main__":
