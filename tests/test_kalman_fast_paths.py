@@ -85,6 +85,33 @@ def test_fft_round_off_on_a_long_raw_scale_series(rng):
     np.testing.assert_allclose(float(_marginal(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-10)
 
 
+def _cond_output_shapes(jaxpr) -> list[tuple[int, ...]]:
+    """Shapes of every `cond` output in a jaxpr and its sub-jaxprs."""
+    shapes = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "cond":
+            shapes += [tuple(v.aval.shape) for v in eqn.outvars]
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else [param]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    shapes += _cond_output_shapes(inner)
+    return shapes
+
+
+def test_gradient_stores_no_fallback_covariances(rng):
+    # Reverse mode returns both branches' residuals from a cond; the rarely taken fallback
+    # filter must not hand out its (T, d, d) covariances on every gradient (it doubled the
+    # cost of the hot path).
+    y = _series(rng, 300)
+    y[[5, 40]] = np.nan
+    ssm = _ssm(_llt_seasonal())
+    jaxpr = jax.make_jaxpr(jax.value_and_grad(lambda s: marginal_log_likelihood(s, y)))(ssm)
+    shapes = _cond_output_shapes(jaxpr.jaxpr)
+    assert shapes, "expected the closed form's fallback conditional"
+    assert all(len(shape) < 3 for shape in shapes), shapes
+
+
 @pytest.mark.parametrize("seasonal_var", [0.0, 1e-6, 0.1])
 def test_marginal_without_stabilising_noise(rng, seasonal_var):
     """A deterministic (zero-variance) or nearly deterministic seasonal is still exact."""
