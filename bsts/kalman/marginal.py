@@ -44,7 +44,8 @@ $$
 $$
 
 so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
-zero mean): matrix products in place of matrix-vector ones. Without a fixed point that
+zero mean). An impulse at $j$ whitens to $e_j - h_{t-1-j}$ for $t > j$, a shifted copy of
+$h$, so the impulses need no convolution of their own. Without a fixed point that
 solves the Riccati equation, with the gaps not known at trace time, or with too many of
 them, the per-step path (`steady_state_log_likelihood`) runs instead; with the gaps known,
 a numerical failure of the closed form falls back to the sequential filter.
