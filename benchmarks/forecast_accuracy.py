@@ -144,21 +144,24 @@ def details(seed: int) -> None:
         )
 
 
+def origin_splits(values, count: int):
+    """`(last training month, train, test)` at `count` origins 12 months apart, latest first."""
+    for k in range(count):
+        end = len(values) - HOLDOUT - 12 * k
+        test = np.asarray(values.iloc[end : end + HOLDOUT], float)
+        yield values.index[end - 1].strftime("%Y-%m"), values.iloc[:end], test
+
+
 def rolling_origins(count: int, seed: int) -> None:
     """The CRPS ratio at `count` origins 12 months apart, and its geometric mean."""
     print("| series | last training month | bsts CRPS | statsmodels CRPS | ratio |")
     print("|---|---|---|---|---|")
     for name in ("co2", "airline"):
-        values = series(name)
         ratios = []
-        for k in range(count):
-            end = len(values) - HOLDOUT - 12 * k
-            train = values.iloc[:end]
-            test = np.asarray(values.iloc[end : end + HOLDOUT], float)
+        for month, train, test in origin_splits(series(name), count):
             sm_crps, _ = run_statsmodels(train, test)
             crps, _ = run_bsts(train, test, seed)
             ratios.append(crps / sm_crps)
-            month = values.index[end - 1].strftime("%Y-%m")
             print(f"| {name} | {month} | {crps:.4g} | {sm_crps:.4g} | {ratios[-1]:.3f} |")
         mean = float(np.exp(np.mean(np.log(ratios))))
         print(f"| {name} | geometric mean over {count} origins | | | **{mean:.3f}** |")
