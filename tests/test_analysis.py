@@ -426,13 +426,15 @@ def test_causal_impact_bad_input():
 @pytest.mark.slow
 def test_causal_impact_coverage_over_replicates():
     # 95% intervals over 10 replicates: coverage below 8/10 has probability < 1.2% if the
-    # nominal rate holds.
+    # nominal rate holds. Default fit settings: the 2.5% and 97.5% points of SMALL_NUTS's 200
+    # draws move by a few tenths with any change in the numerics, enough to flip borderline
+    # replicates.
     covered = 0
     for seed in range(10):
         data = _impact_data(100 + seed)
         t = data.index
         summary = analysis.causal_impact(
-            data, "y", (t[0], t[69]), (t[70], t[-1]), ["x"], seed=seed, **SMALL_NUTS
+            data, "y", (t[0], t[69]), (t[70], t[-1]), ["x"], seed=seed
         ).summary()
         covered += (
             summary.loc["average", "effect_lower"]
