@@ -78,6 +78,25 @@ def _combine(first, second):
     return A, b, C, eta, J
 
 
+def _prior_mean_path(m0, F_steps, time_varying: bool):
+    r"""$F_{t-1} \cdots F_0 m_0$ for every step, in O(log T) depth.
+
+    A constant F needs only its powers, by doubling (matrix-vector work); a time-varying
+    one the prefix products, by an associative scan.
+    """
+    T = F_steps.shape[0] + 1
+    if time_varying:
+        if T == 1:
+            return m0[None]
+        products = jax.lax.associative_scan(lambda earlier, later: later @ earlier, F_steps)
+        return jnp.concatenate([m0[None], jnp.einsum("tij,j->ti", products, m0)])
+    path, power = m0[None], F_steps[0] if T > 1 else None
+    while path.shape[0] < T:
+        path = jnp.concatenate([path, path @ power.T])
+        power = power @ power
+    return path[:T]
+
+
 def parallel_filter(
     ssm: StateSpace, y: Float[Array, " T"], observed: Bool[Array, " T"]
 ) -> FilterResult:
@@ -94,14 +113,10 @@ def parallel_filter(
         return value if name in varying else jnp.broadcast_to(value, (T - 1, *value.shape))
 
     F_steps = broadcast("transition_matrix", slice(0, T - 1))
-    # Filter deviations from the prior mean path m̄_t = F_{t-1} m̄_{t-1}, m̄_0 = m_0 (its
-    # prefix products by an associative scan as well). Each element carries K u; with raw
-    # u (a 300 ppm level, say) the scan cancels terms of that size, which costs float32
-    # about three digits. The deviations are of the size of the data's variation.
-    products = jax.lax.associative_scan(lambda a, b: b @ a, F_steps) if T > 1 else F_steps
-    prior_path = jnp.concatenate(
-        [ssm.initial_mean[None], jnp.einsum("tij,j->ti", products, ssm.initial_mean)]
-    )
+    # Filter deviations from the prior mean path m̄_t = F_{t-1} m̄_{t-1}, m̄_0 = m_0. Each
+    # element carries K u; with raw u (a 300 ppm level, say) the scan cancels terms of that
+    # size, which costs float32 about three digits. Deviations are of the data's variation.
+    prior_path = _prior_mean_path(ssm.initial_mean, F_steps, "transition_matrix" in varying)
 
     def all_steps(name):
         value = field(name, slice(None))
