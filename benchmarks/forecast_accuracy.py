@@ -63,7 +63,8 @@ def run_bsts(train, test, seed: int, slope_scale_prior=None) -> tuple[float, flo
     return float(np.mean(crps_from_draws(draws, test))), coverage(band[0], band[1], test)
 
 
-def run_statsmodels(train, test) -> tuple[float, float]:
+def fit_statsmodels(train):
+    """The same structure fitted by MLE: `(fitted results, forecast mean, forecast sd)`."""
     model = sm.tsa.UnobservedComponents(
         np.asarray(train, float), level="local linear trend", seasonal=12
     )
@@ -72,7 +73,11 @@ def run_statsmodels(train, test) -> tuple[float, float]:
         result = model.fit(disp=False, maxiter=500)
     prediction = result.get_forecast(HOLDOUT)
     mean = np.asarray(prediction.predicted_mean)
-    sd = np.sqrt(np.asarray(prediction.var_pred_mean))
+    return result, mean, np.sqrt(np.asarray(prediction.var_pred_mean))
+
+
+def run_statsmodels(train, test) -> tuple[float, float]:
+    _, mean, sd = fit_statsmodels(train)
     lower, upper = mean - 1.959964 * sd, mean + 1.959964 * sd
     return float(np.mean(crps_normal(mean, sd, test))), coverage(lower, upper, test)
 
@@ -114,16 +119,8 @@ def details(seed: int) -> None:
     for name in ("co2", "airline"):
         values = series(name)
         train, test = values.iloc[:-HOLDOUT], np.asarray(values.iloc[-HOLDOUT:], float)
-        model = sm.tsa.UnobservedComponents(
-            np.asarray(train, float), level="local linear trend", seasonal=12
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = model.fit(disp=False, maxiter=500)
+        result, sm_mean, sm_sd = fit_statsmodels(train)
         mle = dict(zip(result.model.param_names, np.sqrt(result.params), strict=True))
-        prediction = result.get_forecast(HOLDOUT)
-        sm_mean = np.asarray(prediction.predicted_mean)
-        sm_sd = np.sqrt(np.asarray(prediction.var_pred_mean))
 
         bsts_model = bsts.LocalLinearTrend() + bsts.Seasonal(12)
         post = bsts.fit(bsts_model, train, seed=seed, progress_bar=False)

@@ -63,7 +63,7 @@ from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steady import steady_state_log_likelihood
-from bsts.kalman.steps import LOG_2PI, symmetrize
+from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 
 __all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_likelihood"]
 
@@ -96,15 +96,6 @@ def static_gaps(y) -> np.ndarray | None:
     if gaps.size > MAX_CLOSED_FORM_GAPS or (gaps.size + 1) * np.size(y) > _WHITENED_BUDGET:
         return None
     return gaps
-
-
-def _impulse_rows(H, L, T: int):
-    r"""$H L^t$ for $t < T$, by doubling: $\lceil\log_2 T\rceil$ matrix products."""
-    rows, power = H[None], L
-    while rows.shape[0] < T:
-        rows = jnp.concatenate([rows, rows @ power])
-        power = power @ power
-    return rows[:T]
 
 
 def _causal_convolution(h: Float[Array, " T"], u: Float[Array, " T"]) -> Float[Array, " T"]:
@@ -144,7 +135,7 @@ def _whitened_gram(
     S_bar = H @ s + r
     G = F @ (s / S_bar)
     L = F - jnp.outer(G, H)
-    rows = _impulse_rows(H, L, T)
+    rows = power_rows(H, L, T)
     h = rows @ G
     v = (u - _causal_convolution(h, u) - rows @ ssm.initial_mean)[:, None]
     if gaps.size:

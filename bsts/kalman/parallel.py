@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.state_space import StateSpace, split_time_varying
-from bsts.kalman.steps import LOG_2PI, FilterResult, symmetrize, update
+from bsts.kalman.steps import LOG_2PI, FilterResult, power_rows, symmetrize, update
 
 __all__ = ["parallel_filter"]
 
@@ -90,16 +90,12 @@ def _prior_mean_path(m0, F_steps, time_varying: bool):
     one the prefix products, by an associative scan.
     """
     T = F_steps.shape[0] + 1
-    if time_varying:
-        if T == 1:
-            return m0[None]
-        products = jax.lax.associative_scan(lambda earlier, later: later @ earlier, F_steps)
-        return jnp.concatenate([m0[None], jnp.einsum("tij,j->ti", products, m0)])
-    path, power = m0[None], F_steps[0] if T > 1 else None
-    while path.shape[0] < T:
-        path = jnp.concatenate([path, path @ power.T])
-        power = power @ power
-    return path[:T]
+    if T == 1:
+        return m0[None]
+    if not time_varying:
+        return power_rows(m0, F_steps[0].T, T)  # rows m0^T (F^T)^t
+    products = jax.lax.associative_scan(lambda earlier, later: later @ earlier, F_steps)
+    return jnp.concatenate([m0[None], jnp.einsum("tij,j->ti", products, m0)])
 
 
 def parallel_filter(

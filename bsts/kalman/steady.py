@@ -39,7 +39,7 @@ from jaxtyping import Array, Bool, Float
 from bsts.kalman.exact_block import exact_block
 from bsts.kalman.riccati import riccati_fixed_point
 from bsts.kalman.state_space import StateSpace
-from bsts.kalman.steps import LOG_2PI, symmetrize
+from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 from bsts.kalman.transition import Transition
 
 __all__ = ["DEFAULT_BLOCK", "steady_operators", "steady_state_log_likelihood"]
@@ -53,14 +53,9 @@ def steady_operators(F, H, r, P_bar, block: int):
     S_bar = H @ s + r
     G = F @ (s / S_bar)
     L = F - jnp.outer(G, H)
-    # Rows H L^j and columns L^j G for j < B, by doubling: log2(B) matrix products.
-    rows, columns, power = H[None], G[None], L
-    while rows.shape[0] < block:
-        rows = jnp.concatenate([rows, rows @ power])
-        columns = jnp.concatenate([columns, columns @ power.T])
-        power = power @ power
-    rows, columns = rows[:block], columns[:block]
-    L_block = jnp.linalg.matrix_power(L, block) if block & (block - 1) else power
+    # Rows H L^j and columns L^j G for j < B.
+    rows, columns = power_rows(H, L, block), power_rows(G, L.T, block)
+    L_block = jnp.linalg.matrix_power(L, block)
     h = rows @ G  # h_n = H L^n G
     lag = jnp.arange(block)[:, None] - jnp.arange(block)[None, :] - 1
     toeplitz = jnp.where(lag >= 0, h[jnp.clip(lag, 0, block - 1)], 0.0)

@@ -32,7 +32,7 @@ from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.state_space import StateSpace, check_observations
 
-__all__ = ["LOG_2PI", "FilterResult", "predict", "prepare", "symmetrize", "update"]
+__all__ = ["LOG_2PI", "FilterResult", "power_rows", "predict", "prepare", "symmetrize", "update"]
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -59,6 +59,15 @@ class FilterResult(NamedTuple):
 def symmetrize(P: Float[Array, "... d d"]) -> Float[Array, "... d d"]:
     """Average a matrix with its transpose, removing round-off asymmetry."""
     return 0.5 * (P + jnp.swapaxes(P, -1, -2))
+
+
+def power_rows(v: Float[Array, " d"], M: Float[Array, "d d"], count: int) -> Float[Array, "n d"]:
+    r"""$v M^t$ for $t < n$ (`count`), by doubling: $\lceil\log_2 n\rceil$ matrix products."""
+    rows, power = v[None], M
+    while rows.shape[0] < count:
+        rows = jnp.concatenate([rows, rows @ power])
+        power = power @ power
+    return rows[:count]
 
 
 def prepare(ssm: StateSpace, y) -> tuple[StateSpace, Float[Array, " T"], Bool[Array, " T"]]:
