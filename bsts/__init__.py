@@ -1,6 +1,6 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import analysis, datasets, kalman, metrics, plot
+from bsts import analysis, datasets, kalman, metrics, mixture, plot
 from bsts.components import (
     Autoregressive,
     DynamicRegression,
@@ -37,6 +37,7 @@ __all__ = [
     "forecast",
     "kalman",
     "metrics",
+    "mixture",
     "one_step_predictions",
     "plot",
     "plot_components",

@@ -1,9 +1,11 @@
 """Forecasts, decompositions and one-step-ahead predictions from a `Posterior`.
 
-Forecasting appends the horizon to the series as missing steps: for each posterior draw the
-simulation smoother then draws the states of the whole extended series given the data,
-which is exactly "filter to the end, then simulate forward", and the observation equation
-adds noise. Decomposition uses the same state draws over the observed span.
+Forecasting appends the horizon to the series as missing steps. For each posterior draw the
+Kalman filter over the extended series gives the exact Normal predictive of every future
+step (the posterior predictive is their mixture), and the simulation smoother draws the
+states of the whole extended series given the data, which is exactly "filter to the end,
+then simulate forward", to which the observation equation adds noise. Decomposition uses
+the same state draws over the observed span.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import pandas as pd
 from bsts.components import ModelInputs
 from bsts.inference import Posterior, nest_parameters
 from bsts.kalman import kalman_filter, sample_states
+from bsts.metrics import crps_from_draws, crps_gaussian_mixture
+from bsts.mixture import mixture_quantiles
 from bsts.model import OBSERVATION_DF
 
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
@@ -25,30 +29,70 @@ __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predi
 
 @dataclass(frozen=True)
 class Forecast:
-    """Posterior predictive draws of future observations.
+    """Posterior predictive of future observations.
+
+    Each posterior draw's predictive is Normal, with moments from the Kalman filter run to
+    the end of the data and on over the horizon; the posterior predictive is their
+    equal-weight mixture (`bsts.mixture`). Summaries and scores use that mixture exactly
+    when it is available, and fall back to the simulated `draws` otherwise.
 
     Attributes:
-        draws: `(num_draws, horizon)` in original units.
+        draws: `(num_draws, horizon)` simulated observations in original units.
         index: the future time index.
         history: the fitted series in original units (NaN where missing), so that a
             forecast can be plotted on its own (`bsts.plot_forecast(prediction)`).
+        draw_means: `(num_draws, horizon)` each draw's predictive mean, original units.
+        draw_sds: `(num_draws, horizon)` each draw's predictive sd, original units. Both
+            are None when a draw's predictive is not Normal (Student-t observations).
     """
 
     draws: np.ndarray
     index: pd.Index
     history: pd.Series | None = None
+    draw_means: np.ndarray | None = None
+    draw_sds: np.ndarray | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Whether the predictive is the exact Normal mixture (else it is the draws)."""
+        return self.draw_means is not None and self.draw_sds is not None
+
+    def mean(self) -> np.ndarray:
+        """The predictive mean per future step."""
+        return (self.draw_means if self.exact else self.draws).mean(axis=0)
+
+    def quantiles(self, probs) -> np.ndarray:
+        """`(len(probs), horizon)` predictive quantiles, for probabilities in (0, 1)."""
+        probs = np.atleast_1d(np.asarray(probs, dtype=float))
+        if self.exact:
+            return mixture_quantiles(self.draw_means, self.draw_sds, probs)
+        if not np.all((probs > 0) & (probs < 1)):
+            raise ValueError(f"probabilities must lie in (0, 1), got {probs}")
+        return np.percentile(self.draws, 100 * probs, axis=0)
+
+    def interval(self, mass: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper ends of the central `mass` interval per future step."""
+        if not 0 < mass < 1:
+            raise ValueError(f"interval must be in (0, 1), got {mass!r}")
+        lower, upper = self.quantiles([(1 - mass) / 2, (1 + mass) / 2])
+        return lower, upper
+
+    def crps(self, actual) -> np.ndarray:
+        """CRPS per future step against the outcomes `actual` (lower is better)."""
+        actual = np.asarray(actual, dtype=float)
+        if self.exact:
+            return crps_gaussian_mixture(self.draw_means, self.draw_sds, actual)
+        return crps_from_draws(self.draws, actual)
 
     def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
         """Mean, median and the central `interval` band per future step."""
-        if not 0 < interval < 1:
-            raise ValueError(f"interval must be in (0, 1), got {interval!r}")
-        tail = 50 * (1 - interval)
+        lower, upper = self.interval(interval)
         return pd.DataFrame(
             {
-                "mean": self.draws.mean(axis=0),
-                "median": np.median(self.draws, axis=0),
-                "lower": np.percentile(self.draws, tail, axis=0),
-                "upper": np.percentile(self.draws, 100 - tail, axis=0),
+                "mean": self.mean(),
+                "median": self.quantiles([0.5])[0],
+                "lower": lower,
+                "upper": upper,
             },
             index=self.index,
         )
@@ -169,21 +213,34 @@ def forecast(
         states = sample_states(key, ssm, y, num_samples=1)[0, T:]
         H = jnp.broadcast_to(ssm.observation_matrix, (T + horizon, ssm.state_dim))[T:]
         offset = jnp.broadcast_to(ssm.observation_offset, (T + horizon,))[T:]
-        scale = jnp.broadcast_to(jnp.sqrt(ssm.observation_var), (T + horizon,))[T:]
-        return jnp.einsum("ti,ti->t", states, H) + offset, scale
+        noise_var = jnp.broadcast_to(ssm.observation_var, (T + horizon,))[T:]
+        # With the future missing, the filter's predicted state at step T + h is the
+        # h-step-ahead predictive given all the data.
+        filtered = kalman_filter(ssm, y)
+        state_mean, state_cov = filtered.predicted_mean[T:], filtered.predicted_cov[T:]
+        mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
+        var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
+        return jnp.einsum("ti,ti->t", states, H) + offset, jnp.sqrt(noise_var), mean, var
 
-    signal, noise_scale = jax.jit(jax.vmap(one))(jax.random.split(key_states, count), ssms)
+    keys = jax.random.split(key_states, count)
+    signal, noise_scale, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
     key_noise, key_weights = jax.random.split(key_noise)
     noise = np.asarray(noise_scale) * np.asarray(jax.random.normal(key_noise, (count, horizon)))
+    series = post.series
+    draw_means = draw_sds = None
     if post.model.observation == "student_t":
         # Future steps have no fitted mixing weight: draw it from its prior, so that the
-        # forecast noise is Student-t with the draw's degrees of freedom.
+        # forecast noise is Student-t with the draw's degrees of freedom. A draw's
+        # predictive is then no longer Normal, so there is no exact mixture.
         half_df = post.flat_draws()[OBSERVATION_DF][:count, None] / 2.0
         weights = jax.random.gamma(key_weights, np.broadcast_to(half_df, (count, horizon)))
         noise = noise / np.sqrt(np.asarray(weights) / half_df)
-    draws = post.series.to_original(np.asarray(signal) + noise)
-    history = pd.Series(post.series.to_original(post.series.y), index=post.series.index)
-    return Forecast(draws, index, history)
+    else:
+        draw_means = series.to_original(np.asarray(means))
+        draw_sds = np.sqrt(np.asarray(variances)) * series.scale
+    draws = series.to_original(np.asarray(signal) + noise)
+    history = pd.Series(series.to_original(series.y), index=series.index)
+    return Forecast(draws, index, history, draw_means, draw_sds)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,16 @@ is estimated from $n$ draws without bias by replacing the second expectation wit
 over distinct pairs. For a Normal predictive it has the closed form
 $\sigma\,[z (2\Phi(z) - 1) + 2\varphi(z) - 1/\sqrt\pi]$ with $z = (y - \mu)/\sigma$. Lower is
 better; it has the units of $y$.
+
+For an equal-weight mixture of Normals $\mathcal N(\mu_i, \sigma_i^2)$, $i = 1..n$ (the exact
+posterior predictive of a linear-Gaussian model, one component per posterior draw), both
+expectations are sums of $\mathbb E|Z|$ for Normal $Z$,
+$\mathbb E|\mathcal N(m, s^2)| = 2 s \varphi(m/s) + m\,(2\Phi(m/s) - 1)$:
+
+$$
+\mathrm{CRPS} = \frac1n \sum_i \mathbb E|\mathcal N(\mu_i - y, \sigma_i^2)|
+- \frac1{2n^2} \sum_{i,j} \mathbb E|\mathcal N(\mu_i - \mu_j, \sigma_i^2 + \sigma_j^2)| .
+$$
 """
 
 from __future__ import annotations
@@ -18,9 +28,14 @@ import math
 
 import numpy as np
 from jaxtyping import Float
-from scipy import stats
+from scipy import special, stats
 
-__all__ = ["coverage", "crps_from_draws", "crps_normal"]
+from bsts.mixture import check_components
+
+__all__ = ["coverage", "crps_from_draws", "crps_gaussian_mixture", "crps_normal"]
+
+# Pairs evaluated at once in the mixture's double sum (bounds the temporary arrays).
+_PAIR_BLOCK = 2**22
 
 
 def _as_outcomes(y) -> np.ndarray:
@@ -73,6 +88,46 @@ def crps_normal(
     return sd * (
         z * (2.0 * stats.norm.cdf(z) - 1.0) + 2.0 * stats.norm.pdf(z) - 1 / math.sqrt(math.pi)
     )
+
+
+def _mean_abs_normal(m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    r"""$\mathbb E|Z|$ for $Z \sim \mathcal N(m, s^2)$, elementwise."""
+    z = m / s
+    density = np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+    return 2.0 * s * density + m * (2.0 * special.ndtr(z) - 1.0)
+
+
+def crps_gaussian_mixture(
+    means: Float[np.ndarray, "n T"], sds: Float[np.ndarray, "n T"], y: Float[np.ndarray, " T"]
+) -> Float[np.ndarray, " T"]:
+    """CRPS per step of equal-weight Normal mixtures (closed form, no sampling).
+
+    Args:
+        means: component means, one row per component (posterior draw).
+        sds: component standard deviations, same shape.
+        y: the outcomes; NaN gives NaN.
+
+    Returns:
+        The CRPS of each step. Cost is O(n^2 T); n = 4000 draws over 24 steps takes seconds.
+
+    Raises:
+        ValueError: shapes disagree, or an sd is not positive.
+    """
+    y = _as_outcomes(y)
+    means, sds = check_components(means, sds)
+    if means.shape[1] != y.shape[0]:
+        raise ValueError(f"means and sds must have shape (n, {y.shape[0]}), got {means.shape}")
+    n = means.shape[0]
+    accuracy = _mean_abs_normal(means - y, sds).mean(axis=0)
+    variances = sds**2
+    rows = max(1, _PAIR_BLOCK // (n * means.shape[1]))
+    pairs = np.zeros(means.shape[1])
+    for start in range(0, n, rows):
+        block = slice(start, start + rows)
+        difference = means[block, None, :] - means[None, :, :]
+        spread = np.sqrt(variances[block, None, :] + variances[None, :, :])
+        pairs += _mean_abs_normal(difference, spread).sum(axis=(0, 1))
+    return accuracy - 0.5 * pairs / n**2
 
 
 def coverage(lower, upper, y) -> float:

@@ -74,7 +74,7 @@ def plot_forecast(
     ax.plot(observed.index, observed.to_numpy(), color=_DATA_COLOR, lw=1, label="observed")
     # Widest band lightest, so that the legend tells the bands apart.
     for rank, mass in enumerate(reversed(bands)):
-        lower, upper = _band(prediction.draws, mass)
+        lower, upper = prediction.interval(mass)
         ax.fill_between(
             prediction.index,
             lower,
@@ -84,7 +84,7 @@ def plot_forecast(
             lw=0,
             label=f"{mass:.0%} interval",
         )
-    mean = prediction.draws.mean(axis=0)
+    mean = prediction.mean()
     ax.plot(prediction.index, mean, color=_BAND_COLOR, lw=1.5, label="forecast mean")
     if actual is not None:
         ax.plot(actual.index, np.asarray(actual, float), "o", color="C3", ms=3, label="actual")

@@ -75,7 +75,7 @@ def main(argv=None) -> None:
     table["actual"] = test["co2"].to_numpy()
     table.to_csv(out / "forecast.csv")
     actual = test["co2"].to_numpy()
-    crps = bsts.metrics.crps_from_draws(prediction.draws, actual).mean()
+    crps = prediction.crps(actual).mean()
     covered = bsts.metrics.coverage(table["lower"], table["upper"], actual)
     mae = (table["median"] - table["actual"]).abs().mean()
     print(

@@ -113,7 +113,7 @@ def main(argv=None) -> None:
     actual = test["demand"].to_numpy()
     table["actual"] = actual
     table.to_csv(out / "forecast.csv")
-    crps = bsts.metrics.crps_from_draws(prediction.draws, actual).mean()
+    crps = prediction.crps(actual).mean()
     covered = bsts.metrics.coverage(table["lower"], table["upper"], actual)
     # A point forecast's CRPS is its absolute error, so the two scores compare directly.
     naive = data["demand"].shift(7).iloc[-HOLDOUT:].to_numpy()

@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     actual = test["mag_b"].to_numpy()
     table["actual"] = actual
     table.to_csv(out / "forecast.csv")
-    crps = bsts.metrics.crps_from_draws(prediction.draws, actual).mean()
+    crps = prediction.crps(actual).mean()
     covered = bsts.metrics.coverage(table["lower"], table["upper"], actual)
     # Reference: a constant forecast at the last training value (CRPS = absolute error).
     persistence = np.abs(actual - train["mag_b"].iloc[-1]).mean()

@@ -185,6 +185,17 @@ def test_anomaly_errors_and_plot(robust_post):
     assert isinstance(analysis.plot_anomalies(post), Axes)
 
 
+def test_student_t_forecast_summaries_come_from_the_draws(robust_post):
+    # A draw's predictive is not Normal under Student-t noise: no exact mixture.
+    fc = bsts.forecast(robust_post, horizon=3, seed=0, num_samples=50)
+    assert not fc.exact and fc.draw_means is None
+    table = fc.to_pandas(interval=0.8)
+    np.testing.assert_allclose(table["mean"], fc.draws.mean(axis=0))
+    np.testing.assert_allclose(table["upper"], np.percentile(fc.draws, 90, axis=0))
+    actual = fc.draws[0]
+    np.testing.assert_array_equal(fc.crps(actual), bsts.metrics.crps_from_draws(fc.draws, actual))
+
+
 @pytest.mark.slow
 def test_student_t_forecast_has_heavier_tails(robust_post):
     post = robust_post

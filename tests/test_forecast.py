@@ -100,3 +100,45 @@ def test_one_step_predictions(airline_posterior):
     late = table["residual"].iloc[24:]
     assert 0.3 < late.std() < 3.0
     assert jnp.isfinite(jnp.asarray(table["mean"].to_numpy())).all()
+
+
+def test_each_draws_predictive_matches_statsmodels(airline_posterior):
+    """Per draw, the exact predictive equals statsmodels' forecast with the same parameters
+    and the same (known) initial state, in standardised units and then scaled back."""
+    import statsmodels.api as sm
+
+    post, _ = airline_posterior
+    fc = bsts.forecast(post, horizon=24, seed=1)
+    assert fc.exact
+    draws, ssms = post.flat_draws(), post.state_spaces()
+    series = post.series
+    for i in (0, 17):
+        reference = sm.tsa.UnobservedComponents(series.y, level="local linear trend", seasonal=12)
+        reference.ssm.initialize_known(
+            np.asarray(ssms.initial_mean[i]), np.asarray(ssms.initial_cov[i])
+        )
+        sites = ("observation.scale", "trend.level_scale", "trend.slope_scale", "seasonal.scale")
+        result = reference.smooth(np.array([draws[site][i] ** 2 for site in sites]))
+        predictive = result.get_forecast(24)
+        np.testing.assert_allclose(
+            fc.draw_means[i], series.to_original(np.asarray(predictive.predicted_mean)), rtol=1e-10
+        )
+        np.testing.assert_allclose(
+            fc.draw_sds[i], np.sqrt(np.asarray(predictive.var_pred_mean)) * series.scale, rtol=1e-9
+        )
+
+
+def test_simulated_draws_agree_with_the_exact_mixture(airline_posterior):
+    post, _ = airline_posterior
+    fc = bsts.forecast(post, horizon=24, seed=1)
+    # One simulated path per draw: its mean is within Monte Carlo error of the exact mean.
+    sd = fc.draws.std(axis=0)
+    assert np.all(np.abs(fc.draws.mean(axis=0) - fc.mean()) < 4 * sd / np.sqrt(len(fc.draws)))
+    table = fc.to_pandas(interval=0.9)
+    np.testing.assert_allclose(table["mean"], fc.draw_means.mean(axis=0))
+    # The exact 90% band holds about 90% of the simulated draws.
+    inside = (fc.draws >= table["lower"].to_numpy()) & (fc.draws <= table["upper"].to_numpy())
+    assert 0.8 < inside.mean() < 0.97
+    actual = fc.mean() + 0.05
+    exact = bsts.metrics.crps_gaussian_mixture(fc.draw_means, fc.draw_sds, actual)
+    np.testing.assert_array_equal(fc.crps(actual), exact)
