@@ -86,14 +86,11 @@ class Forecast:
 
     def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
         """Mean, median and the central `interval` band per future step."""
-        lower, upper = self.interval(interval)
+        if not 0 < interval < 1:
+            raise ValueError(f"interval must be in (0, 1), got {interval!r}")
+        lower, median, upper = self.quantiles([(1 - interval) / 2, 0.5, (1 + interval) / 2])
         return pd.DataFrame(
-            {
-                "mean": self.mean(),
-                "median": self.quantiles([0.5])[0],
-                "lower": lower,
-                "upper": upper,
-            },
+            {"mean": self.mean(), "median": median, "lower": lower, "upper": upper},
             index=self.index,
         )
 

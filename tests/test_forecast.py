@@ -41,6 +41,18 @@ def test_forecast_continues_the_index_in_original_units(airline_posterior):
     assert width.iloc[-1] > width.iloc[0]
 
 
+@pytest.mark.parametrize("interval", [0.0, 1.0, 1.5])
+def test_forecast_rejects_bad_interval(airline_posterior, interval):
+    post, _ = airline_posterior
+    fc = bsts.forecast(post, horizon=3, seed=0)
+    with pytest.raises(ValueError, match="interval"):
+        fc.to_pandas(interval=interval)
+    with pytest.raises(ValueError, match="interval"):
+        fc.interval(interval)
+    with pytest.raises(ValueError, match="probabilities"):
+        fc.quantiles([interval])
+
+
 def test_forecast_is_reproducible(airline_posterior):
     post, _ = airline_posterior
     a = bsts.forecast(post, horizon=3, seed=5).draws
