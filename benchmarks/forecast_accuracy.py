@@ -138,14 +138,8 @@ def details(seed: int) -> None:
         )
         print(
             f"  mean predictive sd: statsmodels {np.mean(sm_sd):.4g}, "
-            f"bsts {np.mean(mixture_sd(prediction)):.4g}"
+            f"bsts {np.mean(prediction.sd()):.4g}"
         )
-
-
-def mixture_sd(prediction) -> np.ndarray:
-    """The predictive sd per step of the exact mixture (law of total variance)."""
-    variance = np.mean(prediction.draw_sds**2, axis=0) + np.var(prediction.draw_means, axis=0)
-    return np.sqrt(variance)
 
 
 def origin_splits(values, count: int):

@@ -27,6 +27,13 @@ from bsts.model import OBSERVATION_DF
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
 
 
+def _central(mass: float) -> tuple[float, float]:
+    """The tail probabilities of the central `mass` interval."""
+    if not 0 < mass < 1:
+        raise ValueError(f"interval must be in (0, 1), got {mass!r}")
+    return (1 - mass) / 2, (1 + mass) / 2
+
+
 @dataclass(frozen=True)
 class Forecast:
     """Posterior predictive of future observations.
@@ -70,11 +77,15 @@ class Forecast:
             raise ValueError(f"probabilities must lie in (0, 1), got {probs}")
         return np.percentile(self.draws, 100 * probs, axis=0)
 
+    def sd(self) -> np.ndarray:
+        """The predictive standard deviation per future step (law of total variance)."""
+        if not self.exact:
+            return self.draws.std(axis=0)
+        return np.sqrt(np.mean(self.draw_sds**2, axis=0) + np.var(self.draw_means, axis=0))
+
     def interval(self, mass: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper ends of the central `mass` interval per future step."""
-        if not 0 < mass < 1:
-            raise ValueError(f"interval must be in (0, 1), got {mass!r}")
-        lower, upper = self.quantiles([(1 - mass) / 2, (1 + mass) / 2])
+        lower, upper = self.quantiles(_central(mass))
         return lower, upper
 
     def crps(self, actual) -> np.ndarray:
@@ -86,9 +97,8 @@ class Forecast:
 
     def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
         """Mean, median and the central `interval` band per future step."""
-        if not 0 < interval < 1:
-            raise ValueError(f"interval must be in (0, 1), got {interval!r}")
-        lower, median, upper = self.quantiles([(1 - interval) / 2, 0.5, (1 + interval) / 2])
+        low, high = _central(interval)
+        lower, median, upper = self.quantiles([low, 0.5, high])
         return pd.DataFrame(
             {"mean": self.mean(), "median": median, "lower": lower, "upper": upper},
             index=self.index,
@@ -207,13 +217,13 @@ def forecast(
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
 
     def one(key, ssm):
-        states = sample_states(key, ssm, y, num_samples=1)[0, T:]
+        # With the future missing, the filter's predicted state at step T + h is the
+        # h-step-ahead predictive given all the data; the smoother reuses the same pass.
+        filtered = kalman_filter(ssm, y)
+        states = sample_states(key, ssm, y, num_samples=1, filtered=filtered)[0, T:]
         H = jnp.broadcast_to(ssm.observation_matrix, (T + horizon, ssm.state_dim))[T:]
         offset = jnp.broadcast_to(ssm.observation_offset, (T + horizon,))[T:]
         noise_var = jnp.broadcast_to(ssm.observation_var, (T + horizon,))[T:]
-        # With the future missing, the filter's predicted state at step T + h is the
-        # h-step-ahead predictive given all the data.
-        filtered = kalman_filter(ssm, y)
         state_mean, state_cov = filtered.predicted_mean[T:], filtered.predicted_cov[T:]
         mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
         var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var

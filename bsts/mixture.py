@@ -55,7 +55,10 @@ def mixture_cdf(
 ) -> Float[np.ndarray, "... T"]:
     """$F(x)$ per step, for points `x` broadcast against the steps (last axis)."""
     means, sds = check_components(means, sds)
-    x = np.asarray(x, dtype=float)
+    return _cdf(means, sds, np.asarray(x, dtype=float))
+
+
+def _cdf(means, sds, x):
     return special.ndtr((x[..., None, :] - means) / sds).mean(axis=-2)
 
 
@@ -85,7 +88,7 @@ def mixture_quantiles(
     high = np.broadcast_to((means + 40 * sds).max(axis=0), low.shape).copy()
     for _ in range(_BISECTIONS):
         middle = 0.5 * (low + high)
-        below = mixture_cdf(means, sds, middle) < probs[:, None]
+        below = _cdf(means, sds, middle) < probs[:, None]
         low = np.where(below, middle, low)
         high = np.where(below, high, middle)
     return 0.5 * (low + high)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import bsts
+from bsts.forecast import Forecast
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +155,12 @@ def test_simulated_draws_agree_with_the_exact_mixture(airline_posterior):
     actual = fc.mean() + 0.05
     exact = bsts.metrics.crps_gaussian_mixture(fc.draw_means, fc.draw_sds, actual)
     np.testing.assert_array_equal(fc.crps(actual), exact)
+
+
+def test_forecast_sd_is_the_mixture_sd():
+    # Components N(-1, 1) and N(1, 1): the mixture's variance is 1 + 1 = 2.
+    index = pd.RangeIndex(2)
+    means, sds = np.array([[-1.0, 0.0], [1.0, 0.0]]), np.ones((2, 2))
+    fc = Forecast(np.zeros((2, 2)), index, None, means, sds)
+    np.testing.assert_allclose(fc.sd(), [np.sqrt(2.0), 1.0])
+    np.testing.assert_allclose(fc.mean(), [0.0, 0.0])

@@ -330,6 +330,15 @@ def test_sample_states_shape_and_reproducibility():
     assert not np.allclose(draws[0], draws[1])
 
 
+def test_sample_states_reuses_a_given_filter_pass():
+    system, y, _ = _sampling_case()
+    ssm, y = make_state_space(system), jnp.asarray(y)
+    key = jax.random.key(3)
+    fresh = sample_states(key, ssm, y, num_samples=5)
+    reused = sample_states(key, ssm, y, num_samples=5, filtered=kalman_filter(ssm, y))
+    np.testing.assert_array_equal(np.asarray(reused), np.asarray(fresh))
+
+
 def test_sample_states_moments_match_smoother():
     system, y, draws = _sampling_case()
     n = draws.shape[0]

@@ -210,7 +210,11 @@ def _simulate_zero_mean(key, ssm: StateSpace, T: int):
 
 
 def sample_states(
-    key: PRNGKeyArray, ssm: StateSpace, y: Float[Array, " T"], num_samples: int = 100
+    key: PRNGKeyArray,
+    ssm: StateSpace,
+    y: Float[Array, " T"],
+    num_samples: int = 100,
+    filtered: FilterResult | None = None,
 ) -> Float[Array, "num_samples T d"]:
     r"""Draw state paths from $p(x_{0:T-1} \mid y)$ with the simulation smoother.
 
@@ -219,6 +223,8 @@ def sample_states(
         ssm: the state-space model.
         y: observations, shape `(T,)`; NaN marks a missing step.
         num_samples: number of joint draws.
+        filtered: `kalman_filter(ssm, y)` when the caller has already run it (it is the
+            smoother's forward pass, so passing it saves a second one).
 
     Returns:
         Draws of shape `(num_samples, T, d)`.
@@ -231,7 +237,9 @@ def sample_states(
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     ssm, y, observed = prepare(ssm, y)
     T = y.shape[0]
-    gains = _gains(ssm, sequential_filter(ssm, y, observed), observed)
+    if filtered is None:
+        filtered = sequential_filter(ssm, y, observed)
+    gains = _gains(ssm, filtered, observed)
     smoothed = _mean_smoother(ssm, y, observed, gains, ssm.initial_mean, ssm.observation_offset)
     zero_mean = jnp.zeros_like(ssm.initial_mean)
 
