@@ -16,7 +16,11 @@ the coverage of the central 95% interval, and the bsts / statsmodels CRPS ratio.
 
 With `--details` it prints, for the split above and seed 0, the four scales (statsmodels' MLE
 against the bsts posterior mean) and the two parts of CRPS: the mean absolute error of the
-point forecast (location) and the mean predictive standard deviation (spread).
+point forecast (location) and the mean predictive standard deviation (spread). It then plugs
+the MLE scales into bsts (one draw, no parameter uncertainty), which leaves the initial-state
+prior as the only difference from statsmodels: once with bsts's own, once with a near-diffuse
+one (variance $10^4$ on every initial state, as statsmodels' approximate diffuse
+initialisation but smaller), so the CRPS ratio at the MLE shows what that prior costs.
 
 With `--origins K` the comparison is repeated at K forecast origins, each 12 months before
 the last (the first is the split above): one 24-month window is a single draw of the
@@ -32,6 +36,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import warnings
 
 import jax
@@ -40,11 +45,19 @@ import statsmodels.api as sm
 
 import bsts
 from bsts import datasets
+from bsts.data import prepare_series
 from bsts.metrics import coverage, crps_normal
 
 jax.config.update("jax_enable_x64", True)
 
 HOLDOUT = 24
+SCALES = {  # statsmodels parameter -> bsts site
+    "sigma2.irregular": "observation.scale",
+    "sigma2.level": "trend.level_scale",
+    "sigma2.trend": "trend.slope_scale",
+    "sigma2.seasonal": "seasonal.scale",
+}
+NEAR_DIFFUSE_VARIANCE = 1e4
 
 
 def series(name: str):
@@ -55,9 +68,16 @@ def series(name: str):
     return np.log(values) if name == "airline" else values
 
 
-def run_bsts(train, test, seed: int, slope_scale_prior=None) -> tuple[float, float]:
-    """Mean CRPS and 95% coverage of bsts (default priors unless a slope prior is given)."""
+def run_bsts(
+    train, test, seed: int, slope_scale_prior=None, diffuse: bool = False
+) -> tuple[float, float]:
+    """Mean CRPS and 95% coverage of bsts (default priors unless a slope prior is given).
+
+    With `diffuse`, every initial state gets the near-diffuse prior (`near_diffuse`).
+    """
     model = bsts.LocalLinearTrend(slope_scale_prior=slope_scale_prior) + bsts.Seasonal(12)
+    if diffuse:
+        model = near_diffuse(model)
     post = bsts.fit(model, train, seed=seed, progress_bar=False)
     prediction = bsts.forecast(post, horizon=HOLDOUT, seed=seed)
     lower, upper = prediction.interval(0.95)
@@ -111,12 +131,6 @@ def main() -> None:
 
 def details(seed: int) -> None:
     """Scales and the location / spread split of the forecasts, bsts against statsmodels."""
-    scales = {
-        "sigma2.irregular": "observation.scale",
-        "sigma2.level": "trend.level_scale",
-        "sigma2.trend": "trend.slope_scale",
-        "sigma2.seasonal": "seasonal.scale",
-    }
     for name in ("co2", "airline"):
         values = series(name)
         train, test = values.iloc[:-HOLDOUT], np.asarray(values.iloc[-HOLDOUT:], float)
@@ -128,7 +142,7 @@ def details(seed: int) -> None:
         prediction = bsts.forecast(post, horizon=HOLDOUT, seed=seed)
         samples = post.samples
         print(f"\n{name}: scale | statsmodels MLE | bsts posterior mean")
-        for sm_name, site in scales.items():
+        for sm_name, site in SCALES.items():
             print(f"  {site} | {mle[sm_name]:.3g} | {float(np.mean(samples[site])):.3g}")
         sm_error = np.mean(np.abs(test - sm_mean))
         bsts_error = np.mean(np.abs(test - prediction.mean()))
@@ -140,6 +154,46 @@ def details(seed: int) -> None:
             f"  mean predictive sd: statsmodels {np.mean(sm_sd):.4g}, "
             f"bsts {np.mean(prediction.sd()):.4g}"
         )
+        sm_crps = float(np.mean(crps_normal(sm_mean, sm_sd, test)))
+        for label, model in (
+            ("bsts initial prior", bsts_model),
+            ("near-diffuse initial prior", near_diffuse(bsts_model)),
+        ):
+            plugged = bsts.forecast(plug_in(model, train, mle), horizon=HOLDOUT, seed=seed)
+            ratio = float(np.mean(plugged.crps(test))) / sm_crps
+            shift = np.max(np.abs(plugged.mean() - sm_mean))
+            print(
+                f"  at the MLE scales, {label}: CRPS ratio {ratio:.4f}, "
+                f"largest point-forecast difference {shift:.2g}"
+            )
+
+
+def plug_in(model: bsts.Model, train, mle: dict) -> bsts.Posterior:
+    """A one-draw posterior at statsmodels' MLE scales (standardised as bsts stores them)."""
+    data = prepare_series(train, None, [])
+    draws = {site: np.full((1, 1), mle[name] / data.scale) for name, site in SCALES.items()}
+    return bsts.Posterior(model, data, "map", draws)
+
+
+class _NearDiffuse:
+    """Mixin: the component's block with initial covariance `NEAR_DIFFUSE_VARIANCE * I`."""
+
+    def block(self, params, inputs):
+        block = super().block(params, inputs)
+        size = block.initial_cov.shape[0]
+        return dataclasses.replace(block, initial_cov=NEAR_DIFFUSE_VARIANCE * np.eye(size))
+
+
+def near_diffuse(model: bsts.Model) -> bsts.Model:
+    """The same model with every component's initial-state covariance made near-diffuse."""
+    components = []
+    for component in model.components:
+        kind = type(component)
+        widened = type(f"NearDiffuse{kind.__name__}", (_NearDiffuse, kind), {})
+        copy = object.__new__(widened)
+        copy.__dict__.update(component.__dict__)
+        components.append(copy)
+    return bsts.Model(components)
 
 
 def origin_splits(values, count: int):
