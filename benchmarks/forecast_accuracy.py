@@ -36,7 +36,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import warnings
 
 import jax
@@ -175,25 +174,18 @@ def plug_in(model: bsts.Model, train, mle: dict) -> bsts.Posterior:
     return bsts.Posterior(model, data, "map", draws)
 
 
-class _NearDiffuse:
-    """Mixin: the component's block with initial covariance `NEAR_DIFFUSE_VARIANCE * I`."""
+class NearDiffuse(bsts.Model):
+    """The same model with initial-state covariance `NEAR_DIFFUSE_VARIANCE * I`."""
 
-    def block(self, params, inputs):
-        block = super().block(params, inputs)
-        size = block.initial_cov.shape[0]
-        return dataclasses.replace(block, initial_cov=NEAR_DIFFUSE_VARIANCE * np.eye(size))
+    def state_space(self, params, inputs):
+        ssm = super().state_space(params, inputs)
+        size = ssm.initial_cov.shape[-1]
+        return ssm.replace(initial_cov=NEAR_DIFFUSE_VARIANCE * np.eye(size))
 
 
 def near_diffuse(model: bsts.Model) -> bsts.Model:
-    """The same model with every component's initial-state covariance made near-diffuse."""
-    components = []
-    for component in model.components:
-        kind = type(component)
-        widened = type(f"NearDiffuse{kind.__name__}", (_NearDiffuse, kind), {})
-        copy = object.__new__(widened)
-        copy.__dict__.update(component.__dict__)
-        components.append(copy)
-    return bsts.Model(components)
+    """`model` with a near-diffuse prior on every initial state."""
+    return NearDiffuse(model.components, model.observation_scale_prior, model.observation)
 
 
 def origin_splits(values, count: int):
