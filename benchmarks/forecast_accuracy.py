@@ -26,11 +26,16 @@ With `--origins K` the comparison is repeated at K forecast origins, each 12 mon
 the last (the first is the split above): one 24-month window is a single draw of the
 future, and the origins show how much the ratio depends on which one.
 
+With `--peer FILE` it scores instead a peer's per-draw Normal predictives saved by
+`benchmarks/tfp_sts_forecast.py` (TensorFlow Probability `sts`), exactly as bsts's are
+scored, against statsmodels fitted in the same run.
+
 Usage:
     python benchmarks/forecast_accuracy.py
     python benchmarks/forecast_accuracy.py --seeds 0 1 2
     python benchmarks/forecast_accuracy.py --origins 5
     python benchmarks/forecast_accuracy.py --details     # where the CRPS gap comes from
+    python benchmarks/forecast_accuracy.py --peer tfp_sts.npz
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ import statsmodels.api as sm
 import bsts
 from bsts import datasets
 from bsts.data import prepare_series
-from bsts.metrics import coverage, crps_normal
+from bsts.metrics import coverage, crps_gaussian_mixture, crps_normal
+from bsts.mixture import mixture_quantiles
 
 jax.config.update("jax_enable_x64", True)
 
@@ -107,7 +113,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--origins", type=int, default=1, help="forecast origins, 12 months apart")
     parser.add_argument("--details", action="store_true", help="scales, location and spread")
+    parser.add_argument("--peer", help="per-draw predictives from tfp_sts_forecast.py (.npz)")
     args = parser.parse_args()
+    if args.peer:
+        score_peer(args.peer)
+        return
     if args.details:
         details(args.seeds[0])
         return
@@ -186,6 +196,38 @@ class NearDiffuse(bsts.Model):
 def near_diffuse(model: bsts.Model) -> bsts.Model:
     """`model` with a near-diffuse prior on every initial state."""
     return NearDiffuse(model.components, model.observation_scale_prior, model.observation)
+
+
+def score_peer(path: str) -> None:
+    """Mean CRPS and 95% coverage of a peer's saved mixture predictive, against statsmodels."""
+    saved = np.load(path)
+    print(
+        "| series | method | mean CRPS | 95% coverage | CRPS ratio to statsmodels "
+        "| point error | spread |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in ("co2", "airline"):
+        values = series(name)
+        train, test = values.iloc[:-HOLDOUT], np.asarray(values.iloc[-HOLDOUT:], float)
+        _, sm_mean, sm_sd = fit_statsmodels(train)
+        sm_crps = float(np.mean(crps_normal(sm_mean, sm_sd, test)))
+        sm_cover = coverage(sm_mean - 1.959964 * sm_sd, sm_mean + 1.959964 * sm_sd, test)
+        means, sds = saved[f"{name}_means"], saved[f"{name}_sds"]
+        crps = float(np.mean(crps_gaussian_mixture(means, sds, test)))
+        lower, upper = mixture_quantiles(means, sds, [0.025, 0.975])
+        cover = coverage(lower, upper, test)
+        error = np.mean(np.abs(test - means.mean(axis=0)))
+        # The mixture's sd, by the law of total variance.
+        spread = np.mean(np.sqrt(np.mean(sds**2, axis=0) + np.var(means, axis=0)))
+        print(
+            f"| {name} | TFP sts NUTS | {crps:.4g} | {cover:.2f} | {crps / sm_crps:.3f} "
+            f"| {error:.4g} | {spread:.4g} |"
+        )
+        sm_error = np.mean(np.abs(test - sm_mean))
+        print(
+            f"| {name} | statsmodels UC (MLE) | {sm_crps:.4g} | {sm_cover:.2f} | 1 "
+            f"| {sm_error:.4g} | {np.mean(sm_sd):.4g} |"
+        )
 
 
 def origin_splits(values, count: int):
