@@ -51,7 +51,7 @@ import bsts
 from bsts import datasets
 from bsts.data import prepare_series
 from bsts.metrics import coverage, crps_gaussian_mixture, crps_normal
-from bsts.mixture import mixture_quantiles
+from bsts.mixture import mixture_quantiles, mixture_sd
 
 jax.config.update("jax_enable_x64", True)
 
@@ -102,10 +102,15 @@ def fit_statsmodels(train):
     return result, mean, np.sqrt(np.asarray(prediction.var_pred_mean))
 
 
-def run_statsmodels(train, test) -> tuple[float, float]:
-    _, mean, sd = fit_statsmodels(train)
+def score_normal(mean, sd, test) -> tuple[float, float]:
+    """Mean CRPS and 95% coverage of a Normal predictive per step."""
     lower, upper = mean - 1.959964 * sd, mean + 1.959964 * sd
     return float(np.mean(crps_normal(mean, sd, test))), coverage(lower, upper, test)
+
+
+def run_statsmodels(train, test) -> tuple[float, float]:
+    _, mean, sd = fit_statsmodels(train)
+    return score_normal(mean, sd, test)
 
 
 def main() -> None:
@@ -163,7 +168,7 @@ def details(seed: int) -> None:
             f"  mean predictive sd: statsmodels {np.mean(sm_sd):.4g}, "
             f"bsts {np.mean(prediction.sd()):.4g}"
         )
-        sm_crps = float(np.mean(crps_normal(sm_mean, sm_sd, test)))
+        sm_crps, _ = score_normal(sm_mean, sm_sd, test)
         for label, model in (
             ("bsts initial prior", bsts_model),
             ("near-diffuse initial prior", near_diffuse(bsts_model)),
@@ -210,15 +215,13 @@ def score_peer(path: str) -> None:
         values = series(name)
         train, test = values.iloc[:-HOLDOUT], np.asarray(values.iloc[-HOLDOUT:], float)
         _, sm_mean, sm_sd = fit_statsmodels(train)
-        sm_crps = float(np.mean(crps_normal(sm_mean, sm_sd, test)))
-        sm_cover = coverage(sm_mean - 1.959964 * sm_sd, sm_mean + 1.959964 * sm_sd, test)
+        sm_crps, sm_cover = score_normal(sm_mean, sm_sd, test)
         means, sds = saved[f"{name}_means"], saved[f"{name}_sds"]
         crps = float(np.mean(crps_gaussian_mixture(means, sds, test)))
         lower, upper = mixture_quantiles(means, sds, [0.025, 0.975])
         cover = coverage(lower, upper, test)
         error = np.mean(np.abs(test - means.mean(axis=0)))
-        # The mixture's sd, by the law of total variance.
-        spread = np.mean(np.sqrt(np.mean(sds**2, axis=0) + np.var(means, axis=0)))
+        spread = np.mean(mixture_sd(means, sds))
         print(
             f"| {name} | TFP sts NUTS | {crps:.4g} | {cover:.2f} | {crps / sm_crps:.3f} "
             f"| {error:.4g} | {spread:.4g} |"

@@ -21,7 +21,7 @@ from bsts.components import ModelInputs
 from bsts.inference import Posterior, nest_parameters
 from bsts.kalman import kalman_filter, sample_states
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
-from bsts.mixture import mixture_quantiles
+from bsts.mixture import mixture_quantiles, mixture_sd
 from bsts.model import OBSERVATION_DF
 
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
@@ -81,7 +81,7 @@ class Forecast:
         """The predictive standard deviation per future step (law of total variance)."""
         if not self.exact:
             return self.draws.std(axis=0)
-        return np.sqrt(np.mean(self.draw_sds**2, axis=0) + np.var(self.draw_means, axis=0))
+        return mixture_sd(self.draw_means, self.draw_sds)
 
     def interval(self, mass: float) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper ends of the central `mass` interval per future step."""

@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Float
 from scipy import special
 
-__all__ = ["check_components", "mixture_cdf", "mixture_quantiles"]
+__all__ = ["check_components", "mixture_cdf", "mixture_quantiles", "mixture_sd"]
 
 # Bisection halves the bracket each step: 64 halvings shrink a bracket of 80 sd to about
 # 4e-18 sd, below float64 resolution.
@@ -56,6 +56,19 @@ def mixture_cdf(
     """$F(x)$ per step, for points `x` broadcast against the steps (last axis)."""
     means, sds = check_components(means, sds)
     return _cdf(means, sds, np.asarray(x, dtype=float))
+
+
+def mixture_sd(
+    means: Float[np.ndarray, "n T"], sds: Float[np.ndarray, "n T"]
+) -> Float[np.ndarray, " T"]:
+    r"""The mixture's standard deviation per step, by the law of total variance.
+
+    $$
+    \operatorname{Var} = \frac1n \sum_i \sigma_i^2 + \frac1n \sum_i (\mu_i - \bar\mu)^2 .
+    $$
+    """
+    means, sds = check_components(means, sds)
+    return np.sqrt(np.mean(sds**2, axis=0) + np.var(means, axis=0))
 
 
 def _cdf(means, sds, x):

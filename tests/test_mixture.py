@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from bsts.mixture import mixture_cdf, mixture_quantiles
+from bsts.mixture import mixture_cdf, mixture_quantiles, mixture_sd
 
 
 def test_one_component_is_the_normal(rng):
@@ -29,6 +29,8 @@ def test_symmetric_mixture_has_its_median_at_the_centre():
     means = np.array([[-2.0], [2.0]])
     sds = np.array([[1.0], [1.0]])
     np.testing.assert_allclose(mixture_quantiles(means, sds, [0.5]), [[0.0]], atol=1e-12)
+    # Variance: each component's 1, plus the spread of the means, 2^2.
+    np.testing.assert_allclose(mixture_sd(means, sds), [np.sqrt(5.0)], rtol=1e-15)
 
 
 @pytest.mark.parametrize(
