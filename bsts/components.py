@@ -162,16 +162,21 @@ class _OneScale(Component):
         return {"scale": _site(prefix, "scale", self.scale_prior)}
 
 
-def _span(inputs: ModelInputs) -> float:
-    """The length of the record in (typical) steps: T on a regular index."""
-    return 1.0 + float(np.sum(inputs.dt[1:]))
+def _span(inputs: ModelInputs):
+    """The length of the record in (typical) steps: T on a regular index.
+
+    Traceable, so a padded batch (`bsts.many`) can carry each series' own span: padded
+    steps have dt = 0.
+    """
+    return 1.0 + jnp.sum(jnp.asarray(inputs.dt)[1:])
 
 
 def _steps(inputs: ModelInputs):
     """Dt for the transition out of each step (`dt[t+1]`), or None on a regular grid."""
     if inputs.regular:
         return None
-    return jnp.asarray(np.append(inputs.dt[1:], 1.0))
+    dt = jnp.asarray(inputs.dt)
+    return jnp.append(dt[1:], jnp.ones((), dt.dtype))
 
 
 class LocalLevel(_OneScale):
