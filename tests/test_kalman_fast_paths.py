@@ -286,3 +286,46 @@ def test_vmap_over_series_with_different_gaps(rng):
     batched = jax.vmap(lambda y: marginal_log_likelihood(ssm, y))(ys)
     looped = [float(_exact_total(ssm, y)) for y in ys]
     np.testing.assert_allclose(batched, looped, rtol=1e-10)
+
+
+@pytest.mark.parametrize("length", [1, 2, 200, 300])
+def test_traced_series_padded_at_the_end_keeps_the_closed_form(rng, length):
+    """Trailing NaNs (padding in a batch) with y traced: closed form over the prefix.
+
+    Value and gradient equal the exact filter on the unpadded series, and so does the
+    closed form itself, evaluated on the prefix mask the traced path builds.
+    """
+    from bsts.kalman.marginal import _closed_form
+
+    y = _series(rng, length)
+    padded = np.concatenate([y, np.full(300 - length, np.nan)])
+    ssm = _ssm(_llt_seasonal())  # constant offset: the same model for any length
+    value, expected = _exact_grad(ssm, y)
+    fast_value, actual = jax.jit(jax.value_and_grad(marginal_log_likelihood))(ssm, padded)
+    np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-10)
+    for name in FIELD_NAMES:
+        e, a = np.asarray(getattr(expected, name)), np.asarray(getattr(actual, name))
+        # One observation leaves F and Q without gradient: round-off is all there is.
+        atol = 1e-6 * np.max(np.abs(e)) + 1e-12
+        np.testing.assert_allclose(a, e, rtol=1e-6, atol=atol, err_msg=name)
+
+    F, Q, H, r = (
+        ssm.transition_matrix,
+        ssm.transition_cov,
+        ssm.observation_matrix,
+        ssm.observation_var,
+    )
+    P_bar = riccati_fixed_point(F, Q, H, r)
+    within = np.arange(300) < length
+    closed = _closed_form(ssm, np.nan_to_num(padded), np.zeros(0, int), P_bar, within)
+    np.testing.assert_allclose(float(closed), float(value), rtol=1e-10)
+
+
+def test_traced_series_with_an_interior_gap_takes_the_per_step_path(rng):
+    y = _series(rng, 300)
+    y[100] = np.nan
+    y[250:] = np.nan
+    ssm = _ssm(_llt_seasonal())
+    np.testing.assert_allclose(
+        float(jax.jit(marginal_log_likelihood)(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-10
+    )

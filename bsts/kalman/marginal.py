@@ -50,6 +50,13 @@ $h$, so the impulses need no convolution of their own. Without a fixed point tha
 solves the Riccati equation, with the gaps not known at trace time, or with too many of
 them, the per-step path (`steady_state_log_likelihood`) runs instead; with the gaps known,
 a numerical failure of the closed form falls back to the sequential filter.
+
+**Trailing missing steps.** Missing steps after the last observation add nothing to
+$\log p(y)$, and the whitening is causal, so they need no impulses: the sums above simply
+run over the steps up to the last observed one. This holds when the gaps are not known at
+trace time too (the length of the observed prefix is computed from the mask), so a batch of
+series padded with NaN to a common length (`bsts.many`) keeps the closed form for every
+series that has no gap before its end.
 """
 
 from __future__ import annotations
@@ -122,12 +129,17 @@ def _whitened_impulses(h: Float[Array, " T"], gaps: Int[np.ndarray, " m"]) -> Fl
 
 
 def _whitened_gram(
-    ssm: StateSpace, u: Float[Array, " T"], gaps: Int[np.ndarray, " m"], P_bar
+    ssm: StateSpace,
+    u: Float[Array, " T"],
+    gaps: Int[np.ndarray, " m"],
+    P_bar,
+    within: Bool[Array, " T"] | None = None,
 ) -> tuple[Float[Array, "k k"], Float[Array, ""]]:
     r"""$R^\top \Sigma^{-1} R$ and $\log\det\Sigma$ for $R = [u, e_{j_1}, \dots, e_{j_m}]$.
 
-    $u$ has the model's initial mean, the unit impulses at the gaps a zero one. The
-    log-determinant is NaN if round-off made $I + W E_0$ singular.
+    $u$ has the model's initial mean, the unit impulses at the gaps a zero one. With
+    `within`, only those steps (a prefix of the series) are counted. The log-determinant is
+    NaN if round-off made $I + W E_0$ singular.
     """
     F, H, r = ssm.transition_matrix, ssm.observation_matrix, ssm.observation_var
     T = u.shape[0]
@@ -140,6 +152,12 @@ def _whitened_gram(
     v = (u - _causal_convolution(h, u) - rows @ ssm.initial_mean)[:, None]
     if gaps.size:
         v = jnp.concatenate([v, _whitened_impulses(h, gaps)], axis=1)
+    count = T
+    if within is not None:
+        # Causal whitening: cutting the sums at the prefix's end is all trailing gaps need.
+        v = jnp.where(within[:, None], v, 0.0)
+        rows = jnp.where(within[:, None], rows, 0.0)
+        count = jnp.sum(within)
     steady_gram = v.T @ v / S_bar
     gramian = rows.T @ rows / S_bar
     projection = rows.T @ v / S_bar
@@ -149,16 +167,20 @@ def _whitened_gram(
     M = jnp.eye(ssm.state_dim, dtype=u.dtype) + gramian @ excess
     sign, log_det_M = jnp.linalg.slogdet(M)
     gram = steady_gram - projection.T @ excess @ jnp.linalg.solve(M, projection)
-    log_det = T * jnp.log(S_bar) + log_det_M
+    log_det = count * jnp.log(S_bar) + log_det_M
     return gram, jnp.where(sign > 0, log_det, jnp.nan)
 
 
-def _closed_form(ssm: StateSpace, y, gaps: Int[np.ndarray, " m"], P_bar) -> Float[Array, ""]:
+def _closed_form(
+    ssm: StateSpace, y, gaps: Int[np.ndarray, " m"], P_bar, within=None
+) -> Float[Array, ""]:
     T, m = y.shape[0], gaps.size
     u = y - ssm.observation_offset
     if m:
         u = u.at[gaps].set(0.0)
-    gram, log_det = _whitened_gram(ssm, u, gaps, P_bar)
+    gram, log_det = _whitened_gram(ssm, u, gaps, P_bar, within)
+    if within is not None:
+        T = jnp.sum(within)
     quadratic = gram[0, 0]
     if m:
         chol = jnp.linalg.cholesky(gram[1:, 1:])
@@ -181,7 +203,8 @@ def steady_state_marginal_log_likelihood(
         y: NaN-free observations (0 at the missing steps).
         observed: the mask of observed steps.
         gaps: the missing steps, known at trace time (`static_gaps`), or None when they
-            are not; with None the closed form is used only if every step is observed.
+            are not; with None the closed form is used only if every step up to the last
+            observed one is observed (trailing missing steps, such as padding, are fine).
 
     Returns:
         $\log p(y)$, summed over the observed steps.
@@ -197,8 +220,12 @@ def steady_state_marginal_log_likelihood(
     residual = jax.lax.stop_gradient(jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar)))
     tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
     usable = residual <= tolerance
+    within = None
     if gaps is None:
-        usable = usable & jnp.all(observed)
+        # Steps up to the last observed one; only a gap among them needs the per-step path.
+        steps = jnp.arange(y.shape[0])
+        within = steps <= jnp.max(jnp.where(observed, steps, -1))
+        usable = usable & jnp.all(observed | ~within)
         gaps = np.zeros(0, dtype=int)
 
         def per_step(_):
@@ -216,7 +243,7 @@ def steady_state_marginal_log_likelihood(
         )
 
     def closed(_):
-        return _closed_form(ssm, y, gaps, P_bar)
+        return _closed_form(ssm, y, gaps, P_bar, within)
 
     def unusable(_):
         return jnp.array(jnp.nan, y.dtype)
