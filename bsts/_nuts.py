@@ -22,7 +22,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from numpyro.util import progress_bar_factory
 
-__all__ = ["run_nuts"]
+__all__ = ["nuts_chain", "run_nuts"]
 
 
 def run_nuts(
@@ -62,12 +62,77 @@ def run_nuts(
     total = num_warmup + num_samples
     device_per_chain = num_chains > 1 and jax.local_device_count() >= num_chains
     decorate = (
-        progress_bar_factory(total, num_chains, max(1, total // 20))
-        if progress_bar
-        else lambda body: lambda i, vals: (body(i, vals[0]), vals[1])
+        progress_bar_factory(total, num_chains, max(1, total // 20)) if progress_bar else None
+    )
+
+    chain = nuts_chain(
+        model,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        decorate=decorate,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
     )
 
     def run_chain(init_key, run_key):
+        # The data are closed over, so they stay concrete while tracing (the likelihood's
+        # gap pattern is then static, see `bsts.kalman.marginal`).
+        return chain(init_key, run_key, model_args, model_kwargs)
+
+    if device_per_chain:
+        constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
+    else:
+        # Compiled once; every chain reuses it. XLA runs executions started from different
+        # threads at the same time, so on a multi-core host the chains overlap even on a
+        # single device.
+        run = jax.jit(run_chain).lower(init_keys[0], run_keys[0]).compile()
+        with ThreadPoolExecutor(max_workers=min(num_chains, os.cpu_count() or 1)) as pool:
+            runs = list(
+                pool.map(
+                    lambda i: jax.block_until_ready(run(init_keys[i], run_keys[i])),
+                    range(num_chains),
+                )
+            )
+        constrained, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
+
+    draws = {name: np.asarray(value) for name, value in constrained.items()}
+    stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps)}
+    return draws, stats
+
+
+def nuts_chain(
+    model,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    decorate=None,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+):
+    """One NUTS chain as a pure function of its keys and the model's arguments.
+
+    The data enter as arguments, so one compilation serves every series of the same shape
+    (`bsts.many` traces it once per structure and length, and maps it over series).
+
+    Args:
+        model: a NumPyro model.
+        num_warmup: adaptation iterations (discarded).
+        num_samples: draws kept.
+        decorate: wraps the loop body (a progress bar); None for none.
+        target_accept_prob: NUTS's target acceptance probability.
+        max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
+
+    Returns:
+        `chain(init_key, run_key, model_args, model_kwargs)` returning
+        `(constrained draws, diverging, num_steps)`, each with a leading `num_samples` axis.
+    """
+    total = num_warmup + num_samples
+    if decorate is None:
+
+        def decorate(body):
+            return lambda i, vals: (body(i, vals[0]), vals[1])
+
+    def chain(init_key, run_key, model_args, model_kwargs):
         """Initialise, adapt and sample one chain: a single compiled program.
 
         The search for valid initial values runs inside it too (NumPyro would otherwise
@@ -104,25 +169,7 @@ def run_nuts(
         )
         return jax.vmap(info.postprocess_fn)(z), diverging, num_steps
 
-    if device_per_chain:
-        constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
-    else:
-        # Compiled once; every chain reuses it. XLA runs executions started from different
-        # threads at the same time, so on a multi-core host the chains overlap even on a
-        # single device.
-        run = jax.jit(run_chain).lower(init_keys[0], run_keys[0]).compile()
-        with ThreadPoolExecutor(max_workers=min(num_chains, os.cpu_count() or 1)) as pool:
-            runs = list(
-                pool.map(
-                    lambda i: jax.block_until_ready(run(init_keys[i], run_keys[i])),
-                    range(num_chains),
-                )
-            )
-        constrained, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
-
-    draws = {name: np.asarray(value) for name, value in constrained.items()}
-    stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps)}
-    return draws, stats
+    return chain
 
 
 def _kept(state):

@@ -46,10 +46,12 @@ $$
 
 so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
 zero mean). An impulse at $j$ whitens to $e_j - h_{t-1-j}$ for $t > j$, a shifted copy of
-$h$, so the impulses need no convolution of their own. Without a fixed point that
-solves the Riccati equation, with the gaps not known at trace time, or with too many of
-them, the per-step path (`steady_state_log_likelihood`) runs instead; with the gaps known,
-a numerical failure of the closed form falls back to the sequential filter.
+$h$, so the impulses need no convolution of their own. With gaps before the last
+observation that are not known at trace time, or too many of them, the per-step path
+(`steady_state_log_likelihood`) runs instead in float64 and the sequential filter in
+float32 (where the per-step path's gradient is not always finite); a numerical failure of
+the closed form (no fixed point solving the Riccati equation, round-off) falls back to the
+same path, or to the sequential filter when the gaps are known.
 
 **Trailing missing steps.** Missing steps after the last observation add nothing to
 $\log p(y)$, and the whitening is causal, so they need no impulses: the sums above simply
@@ -222,22 +224,24 @@ def steady_state_marginal_log_likelihood(
     usable = residual <= tolerance
     within = None
     if gaps is None:
-        # Steps up to the last observed one; only a gap among them needs the per-step path.
+        # Steps up to the last observed one; only a gap among them needs the fallback.
         steps = jnp.arange(y.shape[0])
         within = steps <= jnp.max(jnp.where(observed, steps, -1))
         usable = usable & jnp.all(observed | ~within)
         gaps = np.zeros(0, dtype=int)
-
+    if within is not None and y.dtype == jnp.float64:
+        # Gaps unknown at trace time make the per-step path the usual one, not a fallback,
+        # so it keeps its residuals; its steady blocks run faster than the sequential
+        # filter. In float32 its gradient is not finite in parts of the parameter space
+        # (NUTS diverged on monthly M1 series with the data traced), so there the
+        # sequential filter serves.
         def per_step(_):
             return jnp.sum(steady_state_log_likelihood(ssm, y, observed))
     else:
-        # Gaps known at trace time leave only numerical failures (no stabilising solution,
-        # round-off) to the fallback: the plain sequential filter, which compiles in a
-        # fraction of the time of the fast per-step path it would rarely run. It is
-        # rematerialised because under reverse mode a `lax.cond` stores the residuals of
-        # both branches, zeros for the one not taken: its per-step covariances (T x d x d)
-        # would be written on every gradient. (Without known gaps the per-step path is the
-        # usual one, not a fallback, so it keeps its residuals.)
+        # A rarely taken fallback: the plain sequential filter, which compiles in a fraction
+        # of the time of the fast per-step path. It is rematerialised because under reverse
+        # mode a `lax.cond` stores the residuals of both branches, zeros for the one not
+        # taken: its per-step covariances (T x d x d) would be written on every gradient.
         per_step = jax.checkpoint(
             lambda _: jnp.sum(sequential_filter(ssm, y, observed).log_likelihood)
         )
