@@ -24,6 +24,7 @@ import numpyro.distributions as dist
 from jaxtyping import Array, Float
 
 __all__ = [
+    "RESERVED_NAMES",
     "Autoregressive",
     "Block",
     "Component",
@@ -35,6 +36,7 @@ __all__ = [
     "Regression",
     "Seasonal",
     "SemiLocalLinearTrend",
+    "check_component_name",
 ]
 
 
@@ -80,6 +82,26 @@ class Block:
 UNIT_SCALE = "scale"  # multiply by the target's standard deviation
 UNIT_NONE = "none"  # dimensionless
 
+# Names the model itself uses: the observation model's parameters live under
+# "observation" (`bsts.observation.OBSERVATION`), and "y" is the observed site.
+RESERVED_NAMES = frozenset({"observation", "y"})
+
+
+def check_component_name(name) -> str:
+    """A valid explicit component name: a non-empty string without '.', not reserved.
+
+    Raises:
+        ValueError: otherwise, saying which rule it breaks.
+    """
+    if not isinstance(name, str) or not name or "." in name:
+        raise ValueError(f"component name must be a non-empty string without '.', got {name!r}")
+    if name in RESERVED_NAMES:
+        raise ValueError(
+            f"component name {name!r} is reserved: the model itself uses it "
+            f"({', '.join(sorted(RESERVED_NAMES))}); give the component another name"
+        )
+    return name
+
 
 class Component:
     """Base class: a named piece of the structural model.
@@ -91,8 +113,8 @@ class Component:
     kind = "component"
 
     def __init__(self, name: str | None = None):
-        if name is not None and (not isinstance(name, str) or not name or "." in name):
-            raise ValueError(f"component name must be a non-empty string without '.', got {name!r}")
+        if name is not None:
+            check_component_name(name)
         self.name = name
 
     @property

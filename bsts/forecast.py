@@ -22,7 +22,7 @@ from bsts.inference import Posterior, nest_parameters
 from bsts.kalman import kalman_filter, sample_states
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
 from bsts.mixture import mixture_quantiles, mixture_sd
-from bsts.model import OBSERVATION_DF
+from bsts.observation import observation_params
 
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
 
@@ -227,22 +227,16 @@ def forecast(
         state_mean, state_cov = filtered.predicted_mean[T:], filtered.predicted_cov[T:]
         mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
         var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
-        return jnp.einsum("ti,ti->t", states, H) + offset, jnp.sqrt(noise_var), mean, var
+        return jnp.einsum("ti,ti->t", states, H) + offset, mean, var
 
     keys = jax.random.split(key_states, count)
-    signal, noise_scale, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
-    key_noise, key_weights = jax.random.split(key_noise)
-    noise = np.asarray(noise_scale) * np.asarray(jax.random.normal(key_noise, (count, horizon)))
+    signal, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
+    observation = post.model.observation
+    params = observation_params({k: v[:count] for k, v in post.flat_draws().items()})
+    noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
     series = post.series
     draw_means = draw_sds = None
-    if post.model.observation == "student_t":
-        # Future steps have no fitted mixing weight: draw it from its prior, so that the
-        # forecast noise is Student-t with the draw's degrees of freedom. A draw's
-        # predictive is then no longer Normal, so there is no exact mixture.
-        half_df = post.flat_draws()[OBSERVATION_DF][:count, None] / 2.0
-        weights = jax.random.gamma(key_weights, np.broadcast_to(half_df, (count, horizon)))
-        noise = noise / np.sqrt(np.asarray(weights) / half_df)
-    else:
+    if observation.exact_predictive:
         draw_means = series.to_original(np.asarray(means))
         draw_sds = np.sqrt(np.asarray(variances)) * series.scale
     draws = series.to_original(np.asarray(signal) + noise)

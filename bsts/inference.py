@@ -26,6 +26,7 @@ from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
 from bsts.model import Model
+from bsts.observation import OBSERVATION
 
 __all__ = ["METHODS", "Posterior", "fit", "nest_parameters"]
 
@@ -182,8 +183,11 @@ class Posterior:
 
 
 def nest_parameters(model: Model, flat: dict) -> dict:
-    """Site-keyed arrays to the `{component: {parameter: value}}` form `state_space` takes."""
-    params = {name: {} for name in model.names}
+    """Site-keyed arrays to the `{component: {parameter: value}}` form `state_space` takes.
+
+    The observation model's parameters go under `observation`, like a component's.
+    """
+    params = {name: {} for name in [*model.names, OBSERVATION]}
     for site, value in flat.items():
         component, _, parameter = site.partition(".")
         if component in params:
