@@ -22,7 +22,7 @@ from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
 from bsts._nuts import run_nuts
-from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
+from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
 from bsts.model import Model
@@ -95,7 +95,7 @@ class Posterior:
             return value * self.series.scale
         if unit == UNIT_NONE:
             return value
-        if unit == "coefficient":
+        if unit == UNIT_COEFFICIENT:
             component = dict(zip(self.model.names, self.model.components, strict=True))[
                 name.split(".")[0]
             ]
@@ -204,8 +204,6 @@ def _positive_int(value, what: str) -> int:
 
 
 def _as_model(model) -> Model:
-    from bsts.components import Component
-
     if isinstance(model, Component):
         return Model([model])
     if isinstance(model, Model):

@@ -35,6 +35,7 @@ __all__ = [
     "OBSERVATION_WEIGHTS",
     "Model",
     "StateLayout",
+    "assemble",
 ]
 
 OBSERVATION_SCALE = f"{OBSERVATION}.scale"
@@ -181,19 +182,11 @@ class Model:
 
     def network_param_sites(self) -> list[str]:
         """The `numpyro.param` sites of point-estimated networks (learned by SVI)."""
-        return [
-            component.param_site(name)
-            for name, component in self
-            if getattr(component, "point_estimated", False)
-        ]
+        return [site for name, component in self for site in component.param_sites(name)]
 
     def penalty_sites(self) -> list[str]:
         """The weight-prior `numpyro.factor` sites of point-estimated networks."""
-        return [
-            component.penalty_site(name)
-            for name, component in self
-            if getattr(component, "point_estimated", False)
-        ]
+        return [site for name, component in self for site in component.penalty_sites(name)]
 
     def attach_networks(self, params: dict, network_params: dict) -> dict:
         """Nested parameters with every network put back (outside a NumPyro trace).
@@ -204,8 +197,7 @@ class Model:
         """
         out = dict(params)
         for name, component in self:
-            if hasattr(component, "attach_network"):
-                out[name] = component.attach_network(name, params[name], network_params)
+            out[name] = component.attach_network(name, params[name], network_params)
         return out
 
     def state_space(self, params: dict, inputs: ModelInputs) -> StateSpace:
@@ -227,7 +219,7 @@ class Model:
             component = self.components[self.names.index(name)]
             blocks[level] = component.modulate(params[name], inputs, blocks[level])
         variance = self.observation.variance(observation_params(params), inputs)
-        return _assemble(list(blocks.values()), offset, variance, inputs.num_timesteps)
+        return assemble(list(blocks.values()), offset, variance, inputs.num_timesteps)
 
     def __call__(self, inputs: ModelInputs, y=None):
         """The NumPyro program: parameters, then the series given them."""
@@ -272,19 +264,17 @@ def _unique_names(components) -> list[str]:
 
 def _modulated_levels(names: list[str], components: list[Component]) -> dict[str, str]:
     """For each component that drives a level (LSTMTransition), the level's name."""
-    from bsts.components import LocalLevel, LocalLinearTrend, SemiLocalLinearTrend
-
-    kinds = (LocalLevel, LocalLinearTrend, SemiLocalLinearTrend)
-    levels = [n for n, c in zip(names, components, strict=True) if isinstance(c, kinds)]
+    levels = [n for n, c in zip(names, components, strict=True) if c.is_level]
     out = {}
     for name, component in zip(names, components, strict=True):
-        if not hasattr(component, "modulate"):
+        if not component.drives_level:
             continue
-        wanted = getattr(component, "level", None)
+        wanted = component.level
         if not levels:
             raise ValueError(
                 f"{name!r} ({type(component).__name__}) drives a level, but the model has "
-                "none: add a LocalLevel, LocalLinearTrend or SemiLocalLinearTrend"
+                "none: add a LocalLevel, LocalLinearTrend or SemiLocalLinearTrend (or "
+                "another component with is_level)"
             )
         if wanted is not None and wanted not in levels:
             raise ValueError(
@@ -320,7 +310,20 @@ def _stack(parts, T: int, time_varying: bool, axes: int):
     return out
 
 
-def _assemble(blocks: list[Block], offset, observation_var, T: int) -> StateSpace:
+def assemble(blocks: list[Block], offset, observation_var, T: int) -> StateSpace:
+    """One state-space model from component blocks, block-diagonal in their states.
+
+    Args:
+        blocks: the components' blocks, in state order.
+        offset: the observation offset, `(T,)`.
+        observation_var: the observation noise variance, scalar or `(T,)`.
+        T: the number of time steps.
+
+    Returns:
+        The `StateSpace`; constant parts stay constant (numpy) so that the likelihood can
+        take its steady-state fast path.
+    """
+
     def varies(name, axes):
         return any(np.ndim(getattr(b, name)) > axes for b in blocks)
 

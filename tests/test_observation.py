@@ -80,7 +80,7 @@ def test_equality_compares_family_and_priors():
 
 
 def test_adding_models_keeps_the_non_default_observation():
-    # Issue 21, bug (a): the left side's defaults used to win.
+    # Issue 21, bug (a): the left side's defaults must not override the right's.
     prior = dist.HalfCauchy(0.5)
     right = Model([bsts.Seasonal(4)], observation="student_t")
     assert isinstance((bsts.LocalLevel() + right).observation, StudentT)
