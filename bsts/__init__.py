@@ -1,6 +1,6 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import analysis, datasets, kalman, metrics, mixture, plot
+from bsts import analysis, datasets, kalman, metrics, mixture, observation, plot
 from bsts.components import (
     Autoregressive,
     DynamicRegression,
@@ -38,6 +38,7 @@ __all__ = [
     "kalman",
     "metrics",
     "mixture",
+    "observation",
     "one_step_predictions",
     "plot",
     "plot_components",

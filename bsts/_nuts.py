@@ -37,8 +37,9 @@ def run_nuts(
     progress_bar: bool,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
+    dense_mass: bool = False,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Run NUTS chains with windowed step-size and diagonal mass-matrix adaptation.
+    """Run NUTS chains with windowed step-size and mass-matrix adaptation.
 
     Args:
         model: a NumPyro model.
@@ -51,6 +52,7 @@ def run_nuts(
         progress_bar: show a progress bar per chain.
         target_accept_prob: NUTS's target acceptance probability.
         max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
+        dense_mass: adapt a dense mass matrix (else diagonal).
 
     Returns:
         `(draws, stats)`: every sample site (constrained, plus deterministic sites), and
@@ -147,6 +149,7 @@ def nuts_chain(
             num_warmup=num_warmup,
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
             rng_key=run_key,
         )
         kept = jax.tree_util.tree_map(

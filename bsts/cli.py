@@ -14,7 +14,20 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["main", "parse_components"]
+from bsts.components import (
+    Autoregressive,
+    Component,
+    DynamicRegression,
+    FourierSeasonal,
+    LocalLevel,
+    LocalLinearTrend,
+    Regression,
+    Seasonal,
+    SemiLocalLinearTrend,
+)
+from bsts.model import Model
+
+__all__ = ["TERMS", "main", "parse_components"]
 
 COMPONENT_HELP = """\
 components: terms joined by '+', for example "trend+seasonal(12)+regression(x1,x2)":
@@ -49,14 +62,41 @@ def _numbers(name: str, arguments: list[str], kinds: list[type], required: int):
     return values
 
 
+# Each term: the component class, its fixed keyword options, and its arguments: a list of
+# number types (the first `required` of them needed) or COLUMNS for column names.
+COLUMNS = "columns"
+TERMS: dict[str, tuple[type[Component], dict, list[type] | str, int]] = {
+    "level": (LocalLevel, {}, [], 0),
+    "trend": (LocalLinearTrend, {}, [], 0),
+    "semitrend": (SemiLocalLinearTrend, {}, [], 0),
+    "seasonal": (Seasonal, {}, [int, int], 1),
+    "fourier": (FourierSeasonal, {}, [float, int], 1),
+    "regression": (Regression, {}, COLUMNS, 1),
+    "sparse_regression": (Regression, {"sparse": True}, COLUMNS, 1),
+    "dynamic": (DynamicRegression, {}, COLUMNS, 1),
+    "ar": (Autoregressive, {}, [int], 1),
+}
+
+
+def _component(name: str, arguments: list[str]) -> Component:
+    if name not in TERMS:
+        raise CommandError(f"unknown component {name!r}; see --help")
+    cls, options, kinds, required = TERMS[name]
+    if kinds == COLUMNS:
+        if len(arguments) < required:
+            raise CommandError(f"{name}(...) needs at least one column name")
+        values = [arguments]
+    else:
+        values = _numbers(name, arguments, kinds, required)
+    return cls(*values, **options)
+
+
 def parse_components(spec: str):
     """Build a `bsts.Model` from a specification such as "trend+seasonal(12)".
 
     Raises:
         CommandError: an unknown term or bad arguments.
     """
-    import bsts
-
     components = []
     for term in spec.split("+"):
         match = _TERM.match(term)
@@ -65,39 +105,12 @@ def parse_components(spec: str):
         name, inner = match.group(1).lower(), match.group(2)
         arguments = [a.strip() for a in inner.split(",")] if inner and inner.strip() else []
         try:
-            if name == "level":
-                _numbers(name, arguments, [], 0)
-                components.append(bsts.LocalLevel())
-            elif name == "trend":
-                _numbers(name, arguments, [], 0)
-                components.append(bsts.LocalLinearTrend())
-            elif name == "semitrend":
-                _numbers(name, arguments, [], 0)
-                components.append(bsts.SemiLocalLinearTrend())
-            elif name == "seasonal":
-                values = _numbers(name, arguments, [int, int], 1)
-                components.append(bsts.Seasonal(*values))
-            elif name == "fourier":
-                values = _numbers(name, arguments, [float, int], 1)
-                components.append(bsts.FourierSeasonal(*values))
-            elif name in ("regression", "sparse_regression"):
-                if not arguments:
-                    raise CommandError(f"{name}(...) needs at least one column name")
-                components.append(bsts.Regression(arguments, sparse=name.startswith("sparse")))
-            elif name == "dynamic":
-                if not arguments:
-                    raise CommandError("dynamic(...) needs at least one column name")
-                components.append(bsts.DynamicRegression(arguments))
-            elif name == "ar":
-                (order,) = _numbers(name, arguments, [int], 1)
-                components.append(bsts.Autoregressive(order))
-            else:
-                raise CommandError(f"unknown component {name!r}; see --help")
+            components.append(_component(name, arguments))
         except ValueError as error:  # the component's own argument checks
             raise CommandError(str(error)) from None
     if not components:
         raise CommandError("no components given")
-    return bsts.Model(components)
+    return Model(components)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -24,6 +25,10 @@ import numpyro.distributions as dist
 from jaxtyping import Array, Float
 
 __all__ = [
+    "RESERVED_NAMES",
+    "UNIT_COEFFICIENT",
+    "UNIT_NONE",
+    "UNIT_SCALE",
     "Autoregressive",
     "Block",
     "Component",
@@ -35,6 +40,9 @@ __all__ = [
     "Regression",
     "Seasonal",
     "SemiLocalLinearTrend",
+    "check_columns",
+    "check_component_name",
+    "transition_steps",
 ]
 
 
@@ -79,6 +87,27 @@ class Block:
 
 UNIT_SCALE = "scale"  # multiply by the target's standard deviation
 UNIT_NONE = "none"  # dimensionless
+UNIT_COEFFICIENT = "coefficient"  # target sd over the covariate's sd (per column)
+
+# Names the model itself uses: the observation model's parameters live under
+# "observation" (`bsts.observation.OBSERVATION`), and "y" is the observed site.
+RESERVED_NAMES = frozenset({"observation", "y"})
+
+
+def check_component_name(name) -> str:
+    """A valid explicit component name: a non-empty string without '.', not reserved.
+
+    Raises:
+        ValueError: otherwise, saying which rule it breaks.
+    """
+    if not isinstance(name, str) or not name or "." in name:
+        raise ValueError(f"component name must be a non-empty string without '.', got {name!r}")
+    if name in RESERVED_NAMES:
+        raise ValueError(
+            f"component name {name!r} is reserved: the model itself uses it "
+            f"({', '.join(sorted(RESERVED_NAMES))}); give the component another name"
+        )
+    return name
 
 
 class Component:
@@ -86,13 +115,29 @@ class Component:
 
     Subclasses set `kind` (the default name), implement `sample` and `block`, and may add an
     observation offset (`offset`) and covariate columns (`columns`).
+
+    Capabilities are declared here with their defaults, so that the model and the analyses
+    ask a component instead of testing its class:
+
+    - `is_level`: its first state is a level that loads on the observation with weight 1
+      (and `has_slope`: its second state is that level's slope); `bsts.analysis.trend`
+      reads these states, and level-driving components act on them.
+    - `drives_level`: it rescales a level's innovations through `modulate` (`level` names
+      the level, None for the model's first).
+    - network hooks (`bsts.neural`): `point_estimated`, `param_sites`, `penalty_sites` and
+      `attach_network`.
     """
 
     kind = "component"
+    is_level: bool = False
+    has_slope: bool = False
+    drives_level: bool = False
+    level: str | None = None
+    point_estimated: bool = False
 
     def __init__(self, name: str | None = None):
-        if name is not None and (not isinstance(name, str) or not name or "." in name):
-            raise ValueError(f"component name must be a non-empty string without '.', got {name!r}")
+        if name is not None:
+            check_component_name(name)
         self.name = name
 
     @property
@@ -126,7 +171,24 @@ class Component:
         """A contribution added to the observation (e.g. static regression), or None."""
         return None
 
+    def modulate(self, params: dict, inputs: ModelInputs, level: Block) -> Block:
+        """The block of the level this component drives, changed (`drives_level`)."""
+        return level
+
+    def param_sites(self, prefix: str) -> list[str]:
+        """The `numpyro.param` sites of point-estimated weights (learned by SVI)."""
+        return []
+
+    def penalty_sites(self, prefix: str) -> list[str]:
+        """The `numpyro.factor` sites of the weight priors of point-estimated weights."""
+        return []
+
+    def attach_network(self, prefix: str, params: dict, network_params: dict) -> dict:
+        """This component's parameters with any network put back (outside a trace)."""
+        return params
+
     def __add__(self, other):
+        # Lazy: bsts.model builds on this module, so importing it at the top is a cycle.
         from bsts.model import Model
 
         return Model([self]) + other
@@ -171,7 +233,7 @@ def _span(inputs: ModelInputs):
     return 1.0 + jnp.sum(jnp.asarray(inputs.dt)[1:])
 
 
-def _steps(inputs: ModelInputs):
+def transition_steps(inputs: ModelInputs):
     """Dt for the transition out of each step (`dt[t+1]`), or None on a regular grid."""
     if inputs.regular:
         return None
@@ -193,6 +255,7 @@ class LocalLevel(_OneScale):
     """
 
     kind = "level"
+    is_level = True
     state_size = property(lambda self: 1)
 
     def __init__(self, scale_prior=None, name: str | None = None):
@@ -203,7 +266,7 @@ class LocalLevel(_OneScale):
 
     def block(self, params, inputs):
         variance = params["scale"] ** 2
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         if steps is None:
             noise = jnp.reshape(variance, (1, 1))
             transition = np.ones((1, 1))
@@ -231,9 +294,8 @@ class LocalLinearTrend(Component):
     the data in steps. Slope innovations bend the trend over $n$ steps by a standard
     deviation of $\sigma_\delta n^{3/2} / \sqrt 3$ (an integrated random walk), so the prior
     median says "about half a standard deviation of the series over the whole record",
-    while the Cauchy tail lets the data ask for much more. A fixed-scale prior
-    (HalfNormal(0.05) before) left the weakly identified slope scale well away from 0 and
-    extrapolated the last year's slope (`benchmarks/prior_sensitivity.py`).
+    while the Cauchy tail lets the data ask for much more (`benchmarks/prior_sensitivity.py`
+    compares it with a fixed-scale prior).
 
     Args:
         level_scale_prior: prior of $\sigma_\mu$; default HalfNormal(0.5).
@@ -242,6 +304,8 @@ class LocalLinearTrend(Component):
     """
 
     kind = "trend"
+    is_level = True
+    has_slope = True
     state_size = property(lambda self: 2)
 
     def __init__(self, level_scale_prior=None, slope_scale_prior=None, name=None):
@@ -270,7 +334,7 @@ class LocalLinearTrend(Component):
 
     def block(self, params, inputs):
         variances = jnp.stack([params["level_scale"] ** 2, params["slope_scale"] ** 2])
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         if steps is None:
             transition = np.array([[1.0, 1.0], [0.0, 1.0]])
             noise = jnp.diag(variances)
@@ -309,6 +373,8 @@ class SemiLocalLinearTrend(Component):
     """
 
     kind = "semi_trend"
+    is_level = True
+    has_slope = True
     state_size = property(lambda self: 3)
 
     def __init__(
@@ -340,7 +406,7 @@ class SemiLocalLinearTrend(Component):
         phi = params["persistence"]
         level_var = params["level_scale"] ** 2
         slope_var = params["slope_scale"] ** 2
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         dt = 1.0 if steps is None else steps
         decay = phi**dt
         slope_noise = slope_var * (1.0 - decay**2) / (1.0 - phi**2)
@@ -356,8 +422,6 @@ class SemiLocalLinearTrend(Component):
             transition, noise = matrices(1.0, decay, slope_noise)
             loading = jnp.array([1.0, 0.0, 0.0])
         else:
-            import jax
-
             transition, noise = jax.vmap(matrices)(dt, decay, slope_noise)
             loading = jnp.broadcast_to(jnp.array([1.0, 0.0, 0.0]), (inputs.num_timesteps, 3))
         return Block(
@@ -485,7 +549,7 @@ class FourierSeasonal(_OneScale):
         variance = params["scale"] ** 2
         loading = np.zeros(d)
         loading[::2] = 1.0
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
 
         def rotation(xp, dt):
             angle = xp.asarray(dt)[..., None] * frequencies
@@ -515,7 +579,12 @@ class FourierSeasonal(_OneScale):
         return Block(transition, noise, load, np.zeros(d), np.eye(d))
 
 
-def _check_columns(columns, what: str) -> list[str]:
+def check_columns(columns, what: str) -> list[str]:
+    """Covariate column names as a list: one name or several, non-empty and distinct.
+
+    Raises:
+        ValueError: naming `what` (the component) and the offending columns.
+    """
     if isinstance(columns, str):
         columns = [columns]
     columns = list(columns)
@@ -548,7 +617,7 @@ class Regression(Component):
 
     def __init__(self, columns, sparse: bool = False, coefficient_prior=None, name=None):
         super().__init__(name)
-        self._columns = _check_columns(columns, "Regression")
+        self._columns = check_columns(columns, "Regression")
         self.sparse = bool(sparse)
         self.coefficient_prior = _check_prior(
             _or_default(coefficient_prior, dist.Normal(0.0, 1.0)), "coefficient_prior"
@@ -560,7 +629,7 @@ class Regression(Component):
 
     @property
     def units(self):
-        return {"coefficients": "coefficient"}
+        return {"coefficients": UNIT_COEFFICIENT}
 
     def sample(self, prefix, inputs):
         k = len(self._columns)
@@ -608,7 +677,7 @@ class DynamicRegression(Component):
 
     def __init__(self, columns, scale_prior=None, name=None):
         super().__init__(name)
-        self._columns = _check_columns(columns, "DynamicRegression")
+        self._columns = check_columns(columns, "DynamicRegression")
         self.scale_prior = _check_prior(
             _or_default(scale_prior, dist.HalfNormal(0.05)), "scale_prior"
         )
@@ -619,7 +688,7 @@ class DynamicRegression(Component):
 
     @property
     def units(self):
-        return {"scales": "coefficient"}
+        return {"scales": UNIT_COEFFICIENT}
 
     def sample(self, prefix, inputs):
         k = len(self._columns)
@@ -629,7 +698,7 @@ class DynamicRegression(Component):
         k = len(self._columns)
         T = inputs.num_timesteps
         X = jnp.stack([jnp.asarray(inputs.covariates[c]) for c in self._columns], axis=-1)
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         variances = params["scales"] ** 2
         if steps is None:
             noise = jnp.diag(variances)
@@ -712,7 +781,7 @@ class Autoregressive(Component):
         phi = params["coefficients"]
         variance = params["scale"] ** 2
         loading = jnp.zeros(p).at[0].set(1.0)
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         if steps is None:
             transition = jnp.zeros((p, p)).at[0, :].set(phi)
             if p > 1:

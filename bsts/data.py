@@ -9,10 +9,14 @@ and returns a `SeriesData` whose arrays the model layer uses directly:
 - covariates, each centred and scaled the same way (`covariate_scales` keeps the factors);
 - the time step into each observation, in units of the typical step: all ones for a regular
   series, the actual gaps for an irregular one.
+
+`SeriesData.extend` continues a prepared series over a forecast horizon (future timestamps,
+time steps and standardised future covariates), so forecasting needs no pandas of its own.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +67,90 @@ class SeriesData:
         """Map values of the standardised target back to original units."""
         return self.location + self.scale * np.asarray(standardised)
 
+    def extend(self, horizon: int | None = None, future: pd.DataFrame | None = None) -> SeriesData:
+        """The series continued by future steps, whose target is missing.
+
+        Give `horizon` to continue the index at the data's frequency (a series without
+        covariates), or `future`, a DataFrame with one row per future step: its index gives
+        the future timestamps and its columns the covariates this series carries. The
+        standardisation factors, step and regularity stay those of the data.
+
+        Args:
+            horizon: the number of future steps (must match `len(future)` when both given).
+            future: future covariates, indexed by the future timestamps.
+
+        Returns:
+            A `SeriesData` of `num_timesteps + horizon` steps, NaN in the future target.
+
+        Raises:
+            ValueError: a non-positive horizon, neither horizon nor future, covariates
+                without `future`, a future frame that is not a DataFrame, disagrees with
+                `horizon`, lacks a covariate or has NaN in one, or future timestamps that
+                do not follow the data.
+        """
+        columns = list(self.covariates)
+        if horizon is not None:
+            horizon = _positive_horizon(horizon)
+        if future is None:
+            if columns:
+                raise ValueError(
+                    f"the model uses covariates {columns}: pass their future values as "
+                    "future=<DataFrame with those columns, one row per future step>"
+                )
+            if horizon is None:
+                raise ValueError("give horizon=<steps> or future=<DataFrame>")
+            index = self._future_index(horizon)
+            future_covariates = {}
+        else:
+            if not isinstance(future, pd.DataFrame):
+                raise ValueError(f"future must be a pandas DataFrame, got {type(future).__name__}")
+            if horizon is not None and horizon != len(future):
+                raise ValueError(
+                    f"horizon={horizon} but future has {len(future)} rows: they must agree"
+                )
+            horizon = _positive_horizon(len(future))
+            index = future.index
+            for name in columns:
+                if name not in future.columns:
+                    raise ValueError(f"future is missing covariate column {name!r}")
+                if future[name].isna().any():
+                    raise ValueError(f"future covariate column {name!r} has NaN values")
+            future_covariates = self.standardise_covariates(future, columns)
+        return dataclasses.replace(
+            self,
+            index=self.index.append(index),
+            y=np.concatenate([self.y, np.full(horizon, np.nan)]),
+            covariates={
+                name: np.concatenate([self.covariates[name], future_covariates[name]])
+                for name in columns
+            },
+            dt=np.concatenate([self.dt, self._future_steps(index)]),
+        )
+
+    def _future_index(self, horizon: int) -> pd.Index:
+        index = self.index
+        if isinstance(index, pd.DatetimeIndex):
+            step = pd.tseries.frequencies.to_offset(self.frequency) if self.frequency else self.step
+            return pd.DatetimeIndex(
+                [index[-1] + step * (i + 1) for i in range(horizon)], name=index.name
+            )
+        step = float(self.step)
+        return pd.Index(
+            np.asarray(index, dtype=float)[-1] + step * np.arange(1, horizon + 1),
+            name=index.name,
+        )
+
+    def _future_steps(self, index: pd.Index) -> np.ndarray:
+        """Time steps into the future steps, in units of the data's typical step."""
+        horizon = len(index)
+        if self.regular:
+            return np.ones(horizon)
+        joined = pd.Index(list(self.index) + list(index))
+        if not joined.is_monotonic_increasing or joined.has_duplicates:
+            raise ValueError("future timestamps must come after the data, without duplicates")
+        step = self.step.value if isinstance(self.step, pd.Timedelta) else float(self.step)
+        return _gaps(joined)[-horizon:] / step
+
     def standardise_covariates(self, frame: pd.DataFrame, columns: list[str]) -> dict:
         """Standardise future covariate columns with the training data's factors."""
         return {
@@ -91,6 +179,22 @@ def _numeric_column(frame: pd.DataFrame, name: str, role: str) -> np.ndarray:
     return values
 
 
+def _positive_horizon(horizon) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    return int(horizon)
+
+
+def _gaps(index: pd.Index) -> np.ndarray:
+    """Differences between consecutive times: nanoseconds for a DatetimeIndex, else floats.
+
+    In nanoseconds whatever the index resolution (pandas 3 defaults to microseconds).
+    """
+    if isinstance(index, pd.DatetimeIndex):
+        return np.diff(index.as_unit("ns").asi8).astype(float)
+    return np.diff(np.asarray(index, dtype=float))
+
+
 def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
     """Time step into each observation, in units of the typical (median) step.
 
@@ -117,10 +221,9 @@ def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
                 frequency = None
         if frequency is not None:
             return np.ones(len(index)), pd.tseries.frequencies.to_offset(frequency), True, frequency
-        # In nanoseconds whatever the index resolution (pandas 3 defaults to microseconds).
-        gaps = np.diff(index.as_unit("ns").asi8).astype(float)
+        gaps = _gaps(index)
     elif isinstance(index, pd.RangeIndex) or pd.api.types.is_numeric_dtype(index):
-        gaps = np.diff(np.asarray(index, dtype=float))
+        gaps = _gaps(index)
     else:
         raise ValueError(
             f"the index must be a DatetimeIndex or numeric, got {type(index).__name__}; "

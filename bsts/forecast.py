@@ -17,12 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bsts.components import ModelInputs
 from bsts.inference import Posterior, nest_parameters
 from bsts.kalman import kalman_filter, sample_states
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
 from bsts.mixture import mixture_quantiles, mixture_sd
-from bsts.model import OBSERVATION_DF
+from bsts.observation import observation_params
 
 __all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
 
@@ -105,80 +104,6 @@ class Forecast:
         )
 
 
-def _future_index(post: Posterior, horizon: int) -> pd.Index:
-    index, series = post.series.index, post.series
-    if isinstance(index, pd.DatetimeIndex):
-        step = (
-            pd.tseries.frequencies.to_offset(series.frequency) if series.frequency else series.step
-        )
-        return pd.DatetimeIndex(
-            [index[-1] + step * (i + 1) for i in range(horizon)], name=index.name
-        )
-    step = float(series.step)
-    return pd.Index(
-        np.asarray(index, dtype=float)[-1] + step * np.arange(1, horizon + 1), name=index.name
-    )
-
-
-def _extended_inputs(post: Posterior, horizon: int | None, future) -> tuple[ModelInputs, pd.Index]:
-    model, series = post.model, post.series
-    columns = model.covariate_columns
-    if future is None:
-        if columns:
-            raise ValueError(
-                f"the model uses covariates {columns}: pass their future values as "
-                "future=<DataFrame with those columns, one row per future step>"
-            )
-        if horizon is None:
-            raise ValueError("give horizon=<steps> or future=<DataFrame>")
-        index = _future_index(post, horizon)
-        future_covariates = {}
-    else:
-        if not isinstance(future, pd.DataFrame):
-            raise ValueError(f"future must be a pandas DataFrame, got {type(future).__name__}")
-        if horizon is not None and horizon != len(future):
-            raise ValueError(
-                f"horizon={horizon} but future has {len(future)} rows: they must agree"
-            )
-        horizon = len(future)
-        index = future.index
-        for name in columns:
-            if name not in future.columns:
-                raise ValueError(f"future is missing covariate column {name!r}")
-            if future[name].isna().any():
-                raise ValueError(f"future covariate column {name!r} has NaN values")
-        future_covariates = series.standardise_covariates(future, columns)
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-
-    if series.regular:
-        future_dt = np.ones(horizon)
-    else:
-        joined = pd.Index(list(series.index) + list(index))
-        if not joined.is_monotonic_increasing or joined.has_duplicates:
-            raise ValueError("future timestamps must come after the data, without duplicates")
-        gaps = np.diff(
-            np.asarray(
-                joined.as_unit("ns").asi8 if isinstance(joined, pd.DatetimeIndex) else joined,
-                float,
-            )
-        )
-        step = series.step.value if isinstance(series.step, pd.Timedelta) else float(series.step)
-        future_dt = gaps[-horizon:] / step
-    base = post.inputs
-    inputs = ModelInputs(
-        dt=np.concatenate([base.dt, future_dt]),
-        regular=base.regular,
-        covariates={
-            name: np.concatenate([base.covariates[name], future_covariates[name]])
-            for name in columns
-        },
-        initial_level=base.initial_level,
-        num_timesteps=base.num_timesteps + horizon,
-    )
-    return inputs, index
-
-
 def forecast(
     post: Posterior,
     horizon: int | None = None,
@@ -202,18 +127,15 @@ def forecast(
     Raises:
         ValueError: horizon <= 0, no horizon nor future, missing or mismatched covariates.
     """
-    if horizon is not None and (
-        isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
-    ):
-        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-    inputs, index = _extended_inputs(post, horizon, future)
-    horizon = len(index)
+    extended = post.series.extend(horizon, future)
     T = post.series.num_timesteps
-    ssms = post.state_spaces(inputs)
+    horizon = extended.num_timesteps - T
+    index = extended.index[T:]
+    ssms = post.state_spaces(post.model.inputs(extended))
     total = post.num_chains * post.num_draws
     count = total if num_samples is None else min(int(num_samples), total)
     ssms = jax.tree_util.tree_map(lambda a: a[:count], ssms)
-    y = jnp.concatenate([jnp.asarray(post.series.y), jnp.full(horizon, jnp.nan)])
+    y = jnp.asarray(extended.y)
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
 
     def one(key, ssm):
@@ -227,22 +149,16 @@ def forecast(
         state_mean, state_cov = filtered.predicted_mean[T:], filtered.predicted_cov[T:]
         mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
         var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
-        return jnp.einsum("ti,ti->t", states, H) + offset, jnp.sqrt(noise_var), mean, var
+        return jnp.einsum("ti,ti->t", states, H) + offset, mean, var
 
     keys = jax.random.split(key_states, count)
-    signal, noise_scale, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
-    key_noise, key_weights = jax.random.split(key_noise)
-    noise = np.asarray(noise_scale) * np.asarray(jax.random.normal(key_noise, (count, horizon)))
+    signal, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
+    observation = post.model.observation
+    params = observation_params({k: v[:count] for k, v in post.flat_draws().items()})
+    noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
     series = post.series
     draw_means = draw_sds = None
-    if post.model.observation == "student_t":
-        # Future steps have no fitted mixing weight: draw it from its prior, so that the
-        # forecast noise is Student-t with the draw's degrees of freedom. A draw's
-        # predictive is then no longer Normal, so there is no exact mixture.
-        half_df = post.flat_draws()[OBSERVATION_DF][:count, None] / 2.0
-        weights = jax.random.gamma(key_weights, np.broadcast_to(half_df, (count, horizon)))
-        noise = noise / np.sqrt(np.asarray(weights) / half_df)
-    else:
+    if observation.exact_predictive:
         draw_means = series.to_original(np.asarray(means))
         draw_sds = np.sqrt(np.asarray(variances)) * series.scale
     draws = series.to_original(np.asarray(signal) + noise)

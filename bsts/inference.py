@@ -22,10 +22,11 @@ from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
 from bsts._nuts import run_nuts
-from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
+from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
 from bsts.model import Model
+from bsts.observation import OBSERVATION
 
 __all__ = ["METHODS", "Posterior", "fit", "nest_parameters"]
 
@@ -94,7 +95,7 @@ class Posterior:
             return value * self.series.scale
         if unit == UNIT_NONE:
             return value
-        if unit == "coefficient":
+        if unit == UNIT_COEFFICIENT:
             component = dict(zip(self.model.names, self.model.components, strict=True))[
                 name.split(".")[0]
             ]
@@ -182,8 +183,11 @@ class Posterior:
 
 
 def nest_parameters(model: Model, flat: dict) -> dict:
-    """Site-keyed arrays to the `{component: {parameter: value}}` form `state_space` takes."""
-    params = {name: {} for name in model.names}
+    """Site-keyed arrays to the `{component: {parameter: value}}` form `state_space` takes.
+
+    The observation model's parameters go under `observation`, like a component's.
+    """
+    params = {name: {} for name in [*model.names, OBSERVATION]}
     for site, value in flat.items():
         component, _, parameter = site.partition(".")
         if component in params:
@@ -199,9 +203,29 @@ def _positive_int(value, what: str) -> int:
     return int(value)
 
 
-def _as_model(model) -> Model:
-    from bsts.components import Component
+def _non_negative_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return int(value)
 
+
+def _probability(value, what: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.number))
+        or not 0 < value < 1
+    ):
+        raise ValueError(f"{what} must be a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _flag(value, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _as_model(model) -> Model:
     if isinstance(model, Component):
         return Model([model])
     if isinstance(model, Model):
@@ -223,6 +247,9 @@ def fit(
     learning_rate: float = 0.01,
     seed: int = 0,
     progress_bar: bool | None = None,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
 ) -> Posterior:
     """Fit a structural model to a series.
 
@@ -246,85 +273,139 @@ def fit(
         learning_rate: Adam step size for SVI / MAP.
         seed: random seed; the same seed gives the same draws.
         progress_bar: show progress; default: only when writing to a terminal.
+        target_accept_prob: NUTS's target acceptance probability, in (0, 1); higher
+            means smaller steps (fewer divergences, longer trajectories).
+        max_tree_depth: NUTS's largest trajectory has `2**max_tree_depth` steps.
+        dense_mass: adapt a dense mass matrix instead of a diagonal one (NUTS), for
+            strongly correlated parameters.
 
     Returns:
         A `Posterior`.
 
     Raises:
-        ValueError: an unknown method or guide, non-positive counts, or bad data.
+        ValueError: an unknown method or guide, non-positive counts, a NUTS option out of
+            range, or bad data.
     """
-    if method not in METHODS:
+    if method not in _FITTERS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if guide not in GUIDES:
         raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
     model = _as_model(model)
-    num_samples = _positive_int(num_samples, "num_samples")
-    num_chains = _positive_int(num_chains, "num_chains")
-    num_steps = _positive_int(num_steps, "num_steps")
-    if (
-        not isinstance(num_warmup, (int, np.integer))
-        or isinstance(num_warmup, bool)
-        or num_warmup < 0
-    ):
-        raise ValueError(f"num_warmup must be a non-negative integer, got {num_warmup!r}")
+    options = {
+        "num_samples": _positive_int(num_samples, "num_samples"),
+        "num_chains": _positive_int(num_chains, "num_chains"),
+        "num_steps": _positive_int(num_steps, "num_steps"),
+        "num_warmup": _non_negative_int(num_warmup, "num_warmup"),
+        "guide": guide,
+        "learning_rate": learning_rate,
+        "target_accept_prob": _probability(target_accept_prob, "target_accept_prob"),
+        "max_tree_depth": _positive_int(max_tree_depth, "max_tree_depth"),
+        "dense_mass": _flag(dense_mass, "dense_mass"),
+    }
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
-
     series = prepare_series(data, target, model.covariate_columns)
-    inputs = model.inputs(series)
-    y = jnp.asarray(series.y)
-    key = jax.random.PRNGKey(seed)
+    inputs, y = model.inputs(series), jnp.asarray(series.y)
+    problem = _Problem(model, series, inputs, y, seed, progress_bar)
+    return _FITTERS[method](problem, **options)
 
-    key_fit, key_draw = jax.random.split(key)
-    if method == "nuts":
-        network_sites = model.network_param_sites()
-        network_params, losses, program = {}, None, model
-        if network_sites:
-            # Two stages: SVI trains the point-estimated weights, then NUTS samples the
-            # structural parameters with the network frozen at them.
-            svi_guide = GUIDES[guide](model)
-            result = _run_svi(
-                model, svi_guide, inputs, y, num_steps, learning_rate, key_fit, progress_bar
-            )
-            network_params = {site: result.params[site] for site in network_sites}
-            losses = np.asarray(result.losses)
-            program = numpyro.handlers.substitute(model, data=network_params)
-        draws, stats = run_nuts(
-            program,
-            (inputs,),
-            {"y": y},
-            num_warmup=int(num_warmup),
-            num_samples=num_samples,
-            num_chains=num_chains,
-            seed=seed,
-            progress_bar=progress_bar,
-        )
-        return Posterior(model, series, method, draws, stats, seed, losses, network_params)
 
-    if method == "map":
-        svi_guide = autoguide.AutoDelta(model)
-    else:
-        svi_guide = GUIDES[guide](model)
-    result = _run_svi(model, svi_guide, inputs, y, num_steps, learning_rate, key_fit, progress_bar)
+@dataclass(frozen=True)
+class _Problem:
+    """What every fitting method starts from."""
+
+    model: Model
+    series: SeriesData
+    inputs: ModelInputs
+    y: jax.Array
+    seed: int
+    progress_bar: bool
+
+    def keys(self):
+        """The keys of the optimisation (or SVI stage) and of the draws from a guide."""
+        return jax.random.split(jax.random.PRNGKey(self.seed))
+
+
+def _fit_nuts(
+    problem: _Problem,
+    *,
+    num_warmup,
+    num_samples,
+    num_chains,
+    num_steps,
+    guide,
+    learning_rate,
+    target_accept_prob,
+    max_tree_depth,
+    dense_mass,
+) -> Posterior:
+    """NUTS; with point-estimated networks, after an SVI stage that trains them."""
+    model = problem.model
+    network_sites = model.network_param_sites()
+    network_params, losses, program = {}, None, model
+    if network_sites:
+        # Two stages: SVI trains the point-estimated weights, then NUTS samples the
+        # structural parameters with the network frozen at them.
+        key_fit, _ = problem.keys()
+        result = _run_svi(problem, GUIDES[guide](model), num_steps, learning_rate, key_fit)
+        network_params = {site: result.params[site] for site in network_sites}
+        losses = np.asarray(result.losses)
+        program = numpyro.handlers.substitute(model, data=network_params)
+    draws, stats = run_nuts(
+        program,
+        (problem.inputs,),
+        {"y": problem.y},
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        seed=problem.seed,
+        progress_bar=problem.progress_bar,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
+    )
+    return Posterior(
+        model, problem.series, "nuts", draws, stats, problem.seed, losses, network_params
+    )
+
+
+def _fit_svi(problem: _Problem, *, num_samples, num_steps, guide, learning_rate, **_) -> Posterior:
+    """Variational inference with an automatic guide; draws taken from the guide."""
+    return _fit_guide(
+        problem, "svi", GUIDES[guide](problem.model), num_samples, num_steps, learning_rate
+    )
+
+
+def _fit_map(problem: _Problem, *, num_steps, learning_rate, **_) -> Posterior:
+    """The posterior mode (a point-mass guide); one draw."""
+    guide = autoguide.AutoDelta(problem.model)
+    return _fit_guide(problem, "map", guide, 1, num_steps, learning_rate)
+
+
+def _fit_guide(problem, method, guide, count, num_steps, learning_rate) -> Posterior:
+    model = problem.model
+    key_fit, key_draw = problem.keys()
+    result = _run_svi(problem, guide, num_steps, learning_rate, key_fit)
     network_params = {site: result.params[site] for site in model.network_param_sites()}
-    count = 1 if method == "map" else num_samples
     key_guide, key_model = jax.random.split(key_draw)
-    latent = numpyro.infer.Predictive(svi_guide, params=result.params, num_samples=count)(
-        key_guide, inputs
+    latent = numpyro.infer.Predictive(guide, params=result.params, num_samples=count)(
+        key_guide, problem.inputs
     )
     # The model, replayed on the guide's draws, adds its deterministic sites.
     derived = numpyro.infer.Predictive(model, posterior_samples=latent, params=network_params)(
-        key_model, inputs
+        key_model, problem.inputs
     )
     internal = {"y", *model.penalty_sites()}
     draws = {k: np.asarray(v)[None] for k, v in {**latent, **derived}.items() if k not in internal}
-    return Posterior(
-        model, series, method, draws, {}, seed, np.asarray(result.losses), network_params
-    )
+    losses = np.asarray(result.losses)
+    return Posterior(model, problem.series, method, draws, {}, problem.seed, losses, network_params)
 
 
-def _run_svi(model, guide, inputs, y, num_steps, learning_rate, key, progress_bar):
+_FITTERS = {"nuts": _fit_nuts, "svi": _fit_svi, "map": _fit_map}
+
+
+def _run_svi(problem: _Problem, guide, num_steps, learning_rate, key):
     """Optimise the ELBO; neural components may use their training layout meanwhile."""
-    svi = SVI(model, guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
-    training = dataclasses.replace(inputs, training=True)
-    return svi.run(key, num_steps, training, y=y, progress_bar=progress_bar)
+    svi = SVI(problem.model, guide, numpyro.optim.Adam(learning_rate), Trace_ELBO())
+    training = dataclasses.replace(problem.inputs, training=True)
+    return svi.run(key, num_steps, training, y=problem.y, progress_bar=problem.progress_bar)

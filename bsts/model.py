@@ -2,22 +2,9 @@ r"""`Model`: components composed into one NumPyro program over the Kalman likeli
 
 The state is the concatenation of the components' states; the model's matrices are
 block-diagonal in them, the observation loads on each component's states and adds any
-component offsets (static regression), plus observation noise
-$\varepsilon_t \sim \mathcal N(0, \sigma_\varepsilon^2)$ with site `observation.scale`.
-
-With `observation="student_t"` the noise is Student-t, written as a scale mixture of normals
-so that the model stays linear-Gaussian given the mixing weights and the Kalman likelihood
-stays exact:
-
-$$
-\varepsilon_t \mid \lambda_t \sim \mathcal N(0, \sigma_\varepsilon^2 / \lambda_t), \qquad
-\lambda_t \sim \text{Gamma}(\nu/2, \nu/2), \qquad \nu \sim \text{Gamma}(2, 0.1),
-$$
-
-which integrates to $\varepsilon_t \sim t_\nu(0, \sigma_\varepsilon)$. The sites are
-`observation.df` ($\nu$, the Gamma(2, 0.1) prior of Juárez & Steel, 2010) and
-`observation.weights` ($\lambda_t$, one per step); an outlier gets a small weight, so it
-barely moves the states.
+component offsets (static regression), plus observation noise from the model's
+observation model (`bsts.observation`: Gaussian by default, or Student-t), whose
+parameters live under the key `observation` (sites `observation.scale`, ...).
 """
 
 from __future__ import annotations
@@ -29,10 +16,17 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bsts.components import UNIT_NONE, UNIT_SCALE, Block, Component, ModelInputs
+from bsts.components import Block, Component, ModelInputs, check_component_name
 from bsts.data import SeriesData
-from bsts.distribution import StateSpaceDistribution
 from bsts.kalman import StateSpace
+from bsts.observation import (
+    OBSERVATION,
+    Gaussian,
+    Observation,
+    observation_model,
+    observation_models,
+    observation_params,
+)
 
 __all__ = [
     "OBSERVATIONS",
@@ -41,12 +35,13 @@ __all__ = [
     "OBSERVATION_WEIGHTS",
     "Model",
     "StateLayout",
+    "assemble",
 ]
 
-OBSERVATION_SCALE = "observation.scale"
-OBSERVATION_DF = "observation.df"
-OBSERVATION_WEIGHTS = "observation.weights"
-OBSERVATIONS = ("gaussian", "student_t")
+OBSERVATION_SCALE = f"{OBSERVATION}.scale"
+OBSERVATION_DF = f"{OBSERVATION}.df"
+OBSERVATION_WEIGHTS = f"{OBSERVATION}.weights"
+OBSERVATIONS = observation_models()
 
 
 @dataclass(frozen=True)
@@ -69,11 +64,16 @@ class Model:
         components: the components, at least one.
         observation_scale_prior: prior of $\sigma_\varepsilon$ in standardised units;
             default HalfNormal(1).
-        observation: "gaussian" (default) or "student_t" (robust to outliers; see the
-            module docstring).
+        observation: an observation model (`bsts.observation`) or its name: "gaussian"
+            (default) or "student_t" (robust to outliers).
     """
 
-    def __init__(self, components, observation_scale_prior=None, observation: str = "gaussian"):
+    def __init__(
+        self,
+        components,
+        observation_scale_prior: dist.Distribution | None = None,
+        observation: str | Observation = "gaussian",
+    ):
         components = list(components)
         if not components:
             raise ValueError("a Model needs at least one component")
@@ -83,16 +83,11 @@ class Model:
                     f"Model components must be bsts components, got {type(component).__name__}"
                 )
         self.components = components
-        prior = dist.HalfNormal(1.0) if observation_scale_prior is None else observation_scale_prior
-        if not isinstance(prior, dist.Distribution):
+        if observation_scale_prior is not None and not isinstance(
+            observation_scale_prior, dist.Distribution
+        ):
             raise ValueError("observation_scale_prior must be a numpyro Distribution")
-        self.observation_scale_prior = prior
-        if observation not in OBSERVATIONS:
-            raise ValueError(
-                f"unknown observation model {observation!r}; choose one of "
-                f"{', '.join(OBSERVATIONS)}"
-            )
-        self.observation = observation
+        self.observation = observation_model(observation, observation_scale_prior)
         self.names = _unique_names(components)
         if not any(self._has_states(c) for c in components):
             raise ValueError(
@@ -101,18 +96,23 @@ class Model:
             )
         self.modulated_levels = _modulated_levels(self.names, components)
 
+    @property
+    def observation_scale_prior(self) -> dist.Distribution:
+        """The prior of the observation noise scale (the observation model's)."""
+        return self.observation.scale_prior
+
     @staticmethod
     def _has_states(component: Component) -> bool:
         return component.state_size > 0
 
     def __add__(self, other) -> Model:
         if isinstance(other, Model):
-            extra = other.components
+            extra, observation = other.components, _combined(self.observation, other.observation)
         elif isinstance(other, Component):
-            extra = [other]
+            extra, observation = [other], self.observation
         else:
             return NotImplemented
-        return Model(self.components + extra, self.observation_scale_prior, self.observation)
+        return Model(self.components + extra, observation=observation)
 
     def __radd__(self, other):
         if isinstance(other, Component):
@@ -136,10 +136,7 @@ class Model:
 
     def units(self) -> dict[str, str]:
         """Unit of every parameter site, keyed by site name."""
-        out = {OBSERVATION_SCALE: UNIT_SCALE}
-        if self.observation == "student_t":
-            out[OBSERVATION_DF] = UNIT_NONE
-            out[OBSERVATION_WEIGHTS] = UNIT_NONE
+        out = {f"{OBSERVATION}.{p}": unit for p, unit in self.observation.units.items()}
         for name, component in self:
             for parameter, unit in component.units.items():
                 out[f"{name}.{parameter}"] = unit
@@ -171,14 +168,7 @@ class Model:
     def sample_parameters(self, inputs: ModelInputs) -> dict:
         """Draw every component's parameters (inside a NumPyro trace)."""
         params = {name: component.sample(name, inputs) for name, component in self}
-        params[OBSERVATION_SCALE] = numpyro.sample(OBSERVATION_SCALE, self.observation_scale_prior)
-        if self.observation == "student_t":
-            df = numpyro.sample(OBSERVATION_DF, dist.Gamma(2.0, 0.1))
-            params[OBSERVATION_DF] = df
-            params[OBSERVATION_WEIGHTS] = numpyro.sample(
-                OBSERVATION_WEIGHTS,
-                dist.Gamma(df / 2.0, df / 2.0).expand([inputs.num_timesteps]).to_event(1),
-            )
+        params[OBSERVATION] = self.observation.sample(inputs)
         return params
 
     def layout(self, inputs: ModelInputs) -> StateLayout:
@@ -192,19 +182,11 @@ class Model:
 
     def network_param_sites(self) -> list[str]:
         """The `numpyro.param` sites of point-estimated networks (learned by SVI)."""
-        return [
-            component.param_site(name)
-            for name, component in self
-            if getattr(component, "point_estimated", False)
-        ]
+        return [site for name, component in self for site in component.param_sites(name)]
 
     def penalty_sites(self) -> list[str]:
         """The weight-prior `numpyro.factor` sites of point-estimated networks."""
-        return [
-            component.penalty_site(name)
-            for name, component in self
-            if getattr(component, "point_estimated", False)
-        ]
+        return [site for name, component in self for site in component.penalty_sites(name)]
 
     def attach_networks(self, params: dict, network_params: dict) -> dict:
         """Nested parameters with every network put back (outside a NumPyro trace).
@@ -215,12 +197,15 @@ class Model:
         """
         out = dict(params)
         for name, component in self:
-            if hasattr(component, "attach_network"):
-                out[name] = component.attach_network(name, params[name], network_params)
+            out[name] = component.attach_network(name, params[name], network_params)
         return out
 
     def state_space(self, params: dict, inputs: ModelInputs) -> StateSpace:
-        """The model's state-space form for given parameters (standardised units)."""
+        """The model's state-space form for given parameters (standardised units).
+
+        The observation parameters may be nested under `observation` (as
+        `sample_parameters` returns them) or keyed by site (`observation.scale`).
+        """
         blocks, offset = {}, jnp.zeros(inputs.num_timesteps)
         for name, component in self:
             block = component.block(params[name], inputs)
@@ -233,34 +218,37 @@ class Model:
         for name, level in self.modulated_levels.items():
             component = self.components[self.names.index(name)]
             blocks[level] = component.modulate(params[name], inputs, blocks[level])
-        variance = params[OBSERVATION_SCALE] ** 2
-        if self.observation == "student_t":
-            variance = variance / _weights(params[OBSERVATION_WEIGHTS], inputs.num_timesteps)
-        return _assemble(list(blocks.values()), offset, variance, inputs.num_timesteps)
+        variance = self.observation.variance(observation_params(params), inputs)
+        return assemble(list(blocks.values()), offset, variance, inputs.num_timesteps)
 
     def __call__(self, inputs: ModelInputs, y=None):
         """The NumPyro program: parameters, then the series given them."""
         params = self.sample_parameters(inputs)
         ssm = self.state_space(params, inputs)
-        return numpyro.sample("y", StateSpaceDistribution(ssm, inputs.num_timesteps), obs=y)
+        return numpyro.sample("y", self.observation.likelihood(ssm, inputs), obs=y)
 
 
-def _weights(weights, T: int):
-    """The mixing weights over T steps; steps past the fitted ones (a forecast) get 1.
+def _combined(left: Observation, right: Observation) -> Observation:
+    """The observation model of a sum of two models: the one that is not the default.
 
-    A forecast's own noise is drawn by `bsts.forecast`, so the weight used there only sets
-    the (unused) observation variance of the future steps.
+    Raises:
+        ValueError: both sides chose different, non-default observation models.
     """
-    weights = jnp.asarray(weights)
-    fitted = weights.shape[-1]
-    if fitted >= T:
-        return weights[..., :T]
-    return jnp.concatenate([weights, jnp.ones((*weights.shape[:-1], T - fitted))], axis=-1)
+    if left == right or right == Gaussian():
+        return left
+    if left == Gaussian():
+        return right
+    raise ValueError(
+        f"cannot add models with different observation models, {left!r} and {right!r}; "
+        "build one Model(components, observation=...) with the one you want"
+    )
 
 
 def _unique_names(components) -> list[str]:
     names, counts = [], {}
     explicit = [c.name for c in components if c.name is not None]
+    for name in explicit:
+        check_component_name(name)
     if len(set(explicit)) != len(explicit):
         raise ValueError(f"component names must be distinct, got {explicit}")
     for component in components:
@@ -276,19 +264,17 @@ def _unique_names(components) -> list[str]:
 
 def _modulated_levels(names: list[str], components: list[Component]) -> dict[str, str]:
     """For each component that drives a level (LSTMTransition), the level's name."""
-    from bsts.components import LocalLevel, LocalLinearTrend, SemiLocalLinearTrend
-
-    kinds = (LocalLevel, LocalLinearTrend, SemiLocalLinearTrend)
-    levels = [n for n, c in zip(names, components, strict=True) if isinstance(c, kinds)]
+    levels = [n for n, c in zip(names, components, strict=True) if c.is_level]
     out = {}
     for name, component in zip(names, components, strict=True):
-        if not hasattr(component, "modulate"):
+        if not component.drives_level:
             continue
-        wanted = getattr(component, "level", None)
+        wanted = component.level
         if not levels:
             raise ValueError(
                 f"{name!r} ({type(component).__name__}) drives a level, but the model has "
-                "none: add a LocalLevel, LocalLinearTrend or SemiLocalLinearTrend"
+                "none: add a LocalLevel, LocalLinearTrend or SemiLocalLinearTrend (or "
+                "another component with is_level)"
             )
         if wanted is not None and wanted not in levels:
             raise ValueError(
@@ -324,7 +310,20 @@ def _stack(parts, T: int, time_varying: bool, axes: int):
     return out
 
 
-def _assemble(blocks: list[Block], offset, observation_var, T: int) -> StateSpace:
+def assemble(blocks: list[Block], offset, observation_var, T: int) -> StateSpace:
+    """One state-space model from component blocks, block-diagonal in their states.
+
+    Args:
+        blocks: the components' blocks, in state order.
+        offset: the observation offset, `(T,)`.
+        observation_var: the observation noise variance, scalar or `(T,)`.
+        T: the number of time steps.
+
+    Returns:
+        The `StateSpace`; constant parts stay constant (numpy) so that the likelihood can
+        take its steady-state fast path.
+    """
+
     def varies(name, axes):
         return any(np.ndim(getattr(b, name)) > axes for b in blocks)
 

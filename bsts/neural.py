@@ -41,7 +41,7 @@ from jaxtyping import Array, Float
 from numpyro.contrib.module import eqx_from_dict, eqx_module, random_eqx_module
 
 from bsts._lstm import LSTMNetwork, initial_carry, run_sequence, run_windows
-from bsts.components import Block, Component, ModelInputs, _check_columns
+from bsts.components import Block, Component, ModelInputs, check_columns
 
 __all__ = ["LSTMEmission", "LSTMTransition", "NeuralComponent"]
 
@@ -94,7 +94,7 @@ class NeuralComponent(Component):
     ):
         super().__init__(name)
         what = type(self).__name__
-        self._columns = _check_columns(columns, what)
+        self._columns = check_columns(columns, what)
         self.hidden_size = _positive_int(hidden_size, f"{what} hidden_size")
         if (
             isinstance(weight_prior_scale, bool)
@@ -123,6 +123,14 @@ class NeuralComponent(Component):
     def point_estimated(self) -> bool:
         """Whether the weights are a `numpyro.param` (learned by SVI) rather than random."""
         return not self.bayesian
+
+    def param_sites(self, prefix: str) -> list[str]:
+        """The `numpyro.param` site of point-estimated weights, if they are."""
+        return [self.param_site(prefix)] if self.point_estimated else []
+
+    def penalty_sites(self, prefix: str) -> list[str]:
+        """The weight-prior `numpyro.factor` site of point-estimated weights, if they are."""
+        return [self.penalty_site(prefix)] if self.point_estimated else []
 
     def param_site(self, prefix: str) -> str:
         """The name of the module's `numpyro.param` site."""
@@ -262,6 +270,7 @@ class LSTMTransition(NeuralComponent):
 
     kind = "lstm_transition"
     num_outputs = 2
+    drives_level = True
 
     def __init__(self, columns, hidden_size: int = 4, *, level: str | None = None, **kwargs):
         super().__init__(columns, hidden_size, **kwargs)

@@ -45,8 +45,8 @@ def plot_forecast(
 ) -> Axes:
     """Fan chart: the observed series, then the forecast's mean and central bands.
 
-    Call it as `plot_forecast(prediction)` (the forecast carries its history) or, as
-    before, `plot_forecast(post, prediction)`.
+    Call it as `plot_forecast(prediction)` (the forecast carries its history) or as
+    `plot_forecast(post, prediction)`.
 
     Args:
         post: the fitted posterior (its series is the history), or the forecast itself.

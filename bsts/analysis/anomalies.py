@@ -15,10 +15,11 @@ one seen. A point is flagged when $p_t <$ `threshold`.
 Robust fits. With a Gaussian observation model an outlier inflates $\sigma$ and bends the
 level towards itself, which hides it and its neighbours. Fit
 `Model(components, observation="student_t")` instead: outliers get small mixing weights
-$\lambda_t$ (see `bsts.model`) and no longer distort the states. The weight of step $t$ has
-seen $y_t$ itself, so for scoring, the noise at step $t$ uses a fresh weight from its prior
-$\text{Gamma}(\nu/2, \nu/2)$ (Monte Carlo over 256 fixed draws per posterior draw), that is
-the Student-t predictive, while the filter up to $t-1$ keeps the fitted weights.
+$\lambda_t$ (see `bsts.observation.StudentT`) and no longer distort the states. The
+weight of step $t$ has seen $y_t$ itself, so for scoring, the noise at step $t$ uses a
+fresh weight from its prior $\text{Gamma}(\nu/2, \nu/2)$ (Monte Carlo over 256 fixed
+draws per posterior draw), that is the Student-t predictive, while the filter up to $t-1$
+keeps the fitted weights.
 
 That predictive is heavy-tailed, so under it an outlier is, by design, less surprising: the
 model expects a few. When outliers are rare contaminations of otherwise Gaussian noise,
@@ -41,11 +42,9 @@ from matplotlib.axes import Axes
 
 from bsts.inference import Posterior
 from bsts.kalman import kalman_filter
-from bsts.model import OBSERVATION_DF, OBSERVATION_SCALE
+from bsts.observation import Observation, observation_params
 
 __all__ = ["anomalies", "plot_anomalies"]
-
-_WEIGHT_DRAWS = 256
 
 
 def _check_threshold(threshold) -> float:
@@ -68,20 +67,14 @@ def _scores(post: Posterior, num_samples: int | None, seed: int, score: str) -> 
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     # Evenly thinned, so that every chain contributes.
     chosen = np.linspace(0, total - 1, min(count, total)).round().astype(int)
-    flat = post.flat_draws()
     ssms = jax.tree_util.tree_map(lambda a: a[chosen], post.state_spaces())
-    noise_var = jnp.asarray(flat[OBSERVATION_SCALE][chosen]) ** 2
     if score not in SCORES:
         raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORES)}")
-    robust = post.model.observation == "student_t"
-    if robust and score == "predictive":
-        half_df = jnp.asarray(flat[OBSERVATION_DF][chosen]) / 2.0
-        keys = jax.random.split(jax.random.PRNGKey(seed), len(chosen))
-        weights = jax.vmap(lambda k, a: jax.random.gamma(k, a, (_WEIGHT_DRAWS,)) / a)(keys, half_df)
-    else:
-        weights = jnp.ones((len(chosen), 1))
+    observation = _scored_observation(post, score)
+    params = observation_params({k: jnp.asarray(v[chosen]) for k, v in post.flat_draws().items()})
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(chosen))
     observed = ~np.isnan(post.series.y)
-    means, variances, tails = _one_step(ssms, noise_var, weights, jnp.asarray(post.series.y))
+    means, variances, tails = _one_step(observation, ssms, params, keys, jnp.asarray(post.series.y))
     means, variances, tails = np.asarray(means), np.asarray(variances), np.asarray(tails)
     scale = post.series.scale
     sd = np.sqrt(variances.mean(axis=0) + means.var(axis=0)) * scale
@@ -97,20 +90,27 @@ def _scores(post: Posterior, num_samples: int | None, seed: int, score: str) -> 
     )
 
 
-@jax.jit
-@partial(jax.vmap, in_axes=(0, 0, 0, None))
-def _one_step(ssm, noise_var, weights, y):
-    """One-step predictive mean, mean variance and tail probability per step, one draw."""
-    filtered = kalman_filter(ssm, y)
-    T = y.shape[0]
-    y_filled = jnp.where(jnp.isnan(y), 0.0, y)
-    H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
-    mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
-    signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
-    total_var = signal_var[:, None] + noise_var / weights[None, :]  # (T, weight draws)
-    z = jnp.abs(y_filled - mean)[:, None] / jnp.sqrt(total_var)
-    tail = jnp.mean(2.0 * norm.cdf(-z), axis=1)
-    return mean, jnp.mean(total_var, axis=1), tail
+def _scored_observation(post: Posterior, score: str) -> Observation:
+    """The observation model a score uses: the model's own, or its Gaussian core."""
+    observation = post.model.observation
+    return observation if score == "predictive" else observation.core
+
+
+@partial(jax.jit, static_argnums=0)
+def _one_step(observation: Observation, ssms, params, keys, y):
+    """One-step predictive mean, variance and tail probability per draw and step."""
+
+    def one(ssm, params, key):
+        filtered = kalman_filter(ssm, y)
+        T = y.shape[0]
+        y_filled = jnp.where(jnp.isnan(y), 0.0, y)
+        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+        mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
+        signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
+        tail, variance = observation.tail_probability(key, params, y_filled - mean, signal_var)
+        return mean, variance, tail
+
+    return jax.vmap(one)(ssms, params, keys)
 
 
 def anomalies(
@@ -204,8 +204,9 @@ def plot_anomalies(
         ms=8,
         label=f"tail probability < {threshold:g} ({len(flagged)})",
     )
-    kind = "Student-t" if post.model.observation == "student_t" else "Gaussian"
-    scored = ", scored on its Gaussian core" if kind == "Student-t" and score == "core" else ""
-    ax.set_title(f"Anomalies ({kind} observation model{scored})")
+    observation = post.model.observation
+    scored = _scored_observation(post, score)
+    core = ", scored on its Gaussian core" if scored != observation else ""
+    ax.set_title(f"Anomalies ({observation.label} observation model{core})")
     ax.legend(loc="best", frameon=False)
     return ax

@@ -45,7 +45,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bsts.analysis._common import state_draws, tails
-from bsts.components import UNIT_SCALE, Block, Component, _steps
+from bsts.components import UNIT_SCALE, Block, Component, transition_steps
 from bsts.inference import Posterior, fit
 from bsts.model import OBSERVATION_SCALE, Model
 
@@ -66,6 +66,7 @@ class ChangePointTrend(Component):
     """
 
     kind = "change"
+    is_level = True
 
     def __init__(
         self,
@@ -89,6 +90,11 @@ class ChangePointTrend(Component):
         self.level_global_scale = level_global_scale
         self.slope_global_scale = slope_global_scale
         self.slab_scale = float(slab_scale)
+
+    @property
+    def has_slope(self) -> bool:
+        """Whether the second state is a slope."""
+        return self.slope
 
     @property
     def state_size(self) -> int:
@@ -132,7 +138,7 @@ class ChangePointTrend(Component):
     def block(self, params, inputs):
         """A time-varying level (and slope) block with the per-step variances."""
         T = inputs.num_timesteps
-        steps = _steps(inputs)
+        steps = transition_steps(inputs)
         dt = jnp.ones(T) if steps is None else steps
 
         def per_step(variances):

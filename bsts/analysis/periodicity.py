@@ -51,7 +51,7 @@ from bsts.components import Block, FourierSeasonal, LocalLevel
 from bsts.data import SeriesData, prepare_series
 from bsts.inference import fit
 from bsts.kalman import log_likelihood
-from bsts.model import Model, _assemble
+from bsts.model import Model, assemble
 
 __all__ = ["compare_seasonal", "period_scan", "plot_period_scan"]
 
@@ -105,7 +105,7 @@ def _negative_log_joint(u, period, y, dt, initial_level, priors, harmonics: int)
     scales = jnp.exp(u)
     log_prior = sum(prior.log_prob(scale) for prior, scale in zip(priors, scales, strict=True))
     blocks = _blocks(scales, period, dt, initial_level, harmonics)
-    ssm = _assemble(blocks, jnp.zeros(dt.shape[0]), scales[-1] ** 2, dt.shape[0])
+    ssm = assemble(blocks, jnp.zeros(dt.shape[0]), scales[-1] ** 2, dt.shape[0])
     value = jnp.sum(log_likelihood(ssm, y)) + log_prior + jnp.sum(u)
     # A trial step far out (an overflowing scale) counts as impossible, not as NaN.
     return -jnp.where(jnp.isfinite(value), value, -1e10)

@@ -1,7 +1,8 @@
 r"""Is there a trend? The posterior of the level's change over a window, and of the slope.
 
-From simulation-smoothed state paths $\mu^{(s)}_{0:T-1}$ of the model's trend component
-(`LocalLevel`, `LocalLinearTrend` or `SemiLocalLinearTrend`), drawn given each posterior
+From simulation-smoothed state paths $\mu^{(s)}_{0:T-1}$ of the model's level component
+(one with `is_level`: `LocalLevel`, `LocalLinearTrend`, `SemiLocalLinearTrend`,
+`ChangePointTrend`), drawn given each posterior
 parameter draw, the window $[t_a, t_b]$ gives per path
 
 $$
@@ -24,27 +25,24 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from bsts.analysis._common import check_interval, elapsed_steps, state_draws, tails, window
-from bsts.components import LocalLevel, LocalLinearTrend, SemiLocalLinearTrend
 from bsts.inference import Posterior
 
 __all__ = ["plot_trend", "trend"]
 
-_TREND_KINDS = (LocalLevel, LocalLinearTrend, SemiLocalLinearTrend)
-
 
 def _trend_component(post: Posterior, component: str | None) -> tuple[str, object]:
-    candidates = [(n, c) for n, c in post.model if isinstance(c, _TREND_KINDS)]
+    candidates = [(n, c) for n, c in post.model if c.is_level]
     if component is not None:
         candidates = [(n, c) for n, c in candidates if n == component]
         if not candidates:
-            names = [n for n, c in post.model if isinstance(c, _TREND_KINDS)]
+            names = [n for n, c in post.model if c.is_level]
             raise ValueError(
                 f"component {component!r} is not a trend component; choose from {names}"
             )
     if not candidates:
         raise ValueError(
             "trend() needs a model with a level: LocalLevel, LocalLinearTrend or "
-            "SemiLocalLinearTrend"
+            "SemiLocalLinearTrend (or another component with is_level, e.g. ChangePointTrend)"
         )
     return candidates[0]
 
@@ -62,7 +60,7 @@ def _level_paths(post, start, end, component, num_samples, seed):
     sl = post.model.layout(post.inputs).slices[name]
     scale = post.series.scale
     level = states[:, :, sl.start] * scale
-    slope = states[:, :, sl.start + 1] * scale if not isinstance(kind, LocalLevel) else None
+    slope = states[:, :, sl.start + 1] * scale if kind.has_slope else None
     return name, first, last, level, slope
 
 

@@ -1,0 +1,343 @@
+r"""Observation models: how the series is observed given the structural signal.
+
+An observation model owns everything the rest of the library needs to know about the
+observation noise: its parameters (sites `observation.{parameter}`), their priors and
+units, the noise variance that the Kalman likelihood uses given them, the likelihood of
+the observed site, the noise of forecasts, whether a draw's predictive is exactly Normal,
+and the one-step tail probability that anomaly scoring uses. `Model`, `forecast` and
+`anomalies` ask it and never test which family it is, so a new family (say Poisson) is one
+new subclass; subclasses register themselves by `name`, so `Model(observation="name")`
+finds them.
+
+Everything here is traceable under `jax.vmap` (no Python control flow on array values),
+so a many-series layer can map a model over series.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.stats import norm
+
+from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
+from bsts.distribution import StateSpaceDistribution
+from bsts.kalman import StateSpace
+
+__all__ = [
+    "OBSERVATION",
+    "Gaussian",
+    "Observation",
+    "StudentT",
+    "observation_model",
+    "observation_models",
+    "observation_params",
+]
+
+OBSERVATION = "observation"  # the key (and site prefix) of the observation parameters
+
+_REGISTRY: dict[str, type[Observation]] = {}
+
+
+class Observation:
+    """Base class of observation models.
+
+    Subclasses set `name` (registered, for `Model(observation=name)`) and `label`, keep
+    their priors in `priors`, and implement `sample`, `variance`, `predictive_noise` and
+    `tail_probability`. Parameters are passed around as `{parameter: value}` dicts (the
+    `observation` entry of a model's nested parameters).
+
+    Two observation models are equal when they are the same family with the same priors;
+    one also equals its registered name, so `model.observation == "student_t"` reads as
+    expected.
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    exact_predictive: ClassVar[bool] = True
+    """Whether each posterior draw's predictive is exactly Normal, so that the posterior
+    predictive is an exact Gaussian mixture (`bsts.mixture`); else forecasts are summarised
+    from their draws."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            _REGISTRY[cls.name] = cls
+
+    def __init__(self, scale_prior: dist.Distribution | None = None):
+        self.scale_prior = _check_prior(
+            dist.HalfNormal(1.0) if scale_prior is None else scale_prior, "scale_prior"
+        )
+
+    @property
+    def priors(self) -> dict[str, dist.Distribution]:
+        """The fixed priors, keyed by parameter."""
+        return {"scale": self.scale_prior}
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Unit of each parameter: how to map it back to original units."""
+        return {"scale": UNIT_SCALE}
+
+    @property
+    def core(self) -> Observation:
+        """The Gaussian observation model at the heart of this one (itself if Gaussian)."""
+        return self
+
+    def sample(self, inputs: ModelInputs) -> dict:
+        """Draw the parameters as NumPyro sites `observation.{parameter}`."""
+        return {"scale": numpyro.sample(f"{OBSERVATION}.scale", self.scale_prior)}
+
+    def variance(self, params: dict, inputs: ModelInputs):
+        """The observation noise variance of the state-space model given the parameters.
+
+        For a non-Gaussian family this is the variance of its Gaussian approximation.
+        """
+        raise NotImplementedError
+
+    def likelihood(self, ssm: StateSpace, inputs: ModelInputs) -> dist.Distribution:
+        """The distribution of the observed series given the state-space model."""
+        return StateSpaceDistribution(ssm, inputs.num_timesteps)
+
+    def predictive_noise(self, key, params: dict, shape: tuple[int, int]):
+        """Observation noise of forecast steps, standardised units.
+
+        Args:
+            key: a JAX random key.
+            params: the parameters, each with a leading draw axis of length `shape[0]`.
+            shape: `(num_draws, horizon)`.
+        """
+        raise NotImplementedError
+
+    def tail_probability(self, key, params: dict, residual, signal_var):
+        """Two-sided one-step tail probability of each observation, for one draw.
+
+        Args:
+            key: a JAX random key (for families that integrate by Monte Carlo).
+            params: the parameters of one posterior draw.
+            residual: `(T,)` observation minus its one-step predictive mean.
+            signal_var: `(T,)` one-step predictive variance of the signal.
+
+        Returns:
+            `(tail, variance)`: the tail probability and the predictive variance per step.
+        """
+        raise NotImplementedError
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            return other == self.name
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.priors.keys() == other.priors.keys() and all(
+            _same_distribution(self.priors[k], other.priors[k]) for k in self.priors
+        )
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        priors = ", ".join(f"{k}_prior={v!r}" for k, v in self.priors.items())
+        return f"{type(self).__name__}({priors})"
+
+
+class Gaussian(Observation):
+    r"""Gaussian observation noise, $\varepsilon_t \sim \mathcal N(0, \sigma_\varepsilon^2)$.
+
+    Args:
+        scale_prior: prior of $\sigma_\varepsilon$ (site `observation.scale`) in
+            standardised units; default HalfNormal(1).
+    """
+
+    name = "gaussian"
+    label = "Gaussian"
+
+    def variance(self, params, inputs):
+        r"""$\sigma_\varepsilon^2$."""
+        return params["scale"] ** 2
+
+    def predictive_noise(self, key, params, shape):
+        """Normal noise with each draw's scale."""
+        scale = jnp.asarray(params["scale"]).reshape(shape[0], 1)
+        return scale * jax.random.normal(_normal_key(key), shape)
+
+    def tail_probability(self, key, params, residual, signal_var):
+        """Under the Normal predictive; `key` is unused."""
+        variance = signal_var + params["scale"] ** 2
+        return 2.0 * norm.cdf(-jnp.abs(residual) / jnp.sqrt(variance)), variance
+
+
+class StudentT(Observation):
+    r"""Student-t observation noise, as a scale mixture of normals.
+
+    The model stays linear-Gaussian given the mixing weights, so the Kalman likelihood
+    stays exact:
+
+    $$
+    \varepsilon_t \mid \lambda_t \sim \mathcal N(0, \sigma_\varepsilon^2 / \lambda_t), \qquad
+    \lambda_t \sim \text{Gamma}(\nu/2, \nu/2), \qquad \nu \sim \text{Gamma}(2, 0.1),
+    $$
+
+    which integrates to $\varepsilon_t \sim t_\nu(0, \sigma_\varepsilon)$. The sites are
+    `observation.scale`, `observation.df` ($\nu$, the Gamma(2, 0.1) prior of Juárez &
+    Steel, 2010) and `observation.weights` ($\lambda_t$, one per step); an outlier gets a
+    small weight, so it barely moves the states.
+
+    Forecast steps have no fitted weight: the state-space model gives them weight 1 (the
+    Gaussian core), and their noise is drawn with a fresh weight from its prior, so a
+    draw's predictive is Student-t and not Normal. Anomaly scoring likewise integrates
+    over a fresh weight (Monte Carlo over 256 draws), since the fitted weight of a step has
+    seen that step.
+
+    Args:
+        scale_prior: prior of $\sigma_\varepsilon$ in standardised units; default
+            HalfNormal(1).
+        df_prior: prior of $\nu$; default Gamma(2, 0.1).
+    """
+
+    name = "student_t"
+    label = "Student-t"
+    exact_predictive = False
+    weight_draws: ClassVar[int] = 256
+
+    def __init__(self, scale_prior=None, df_prior=None):
+        super().__init__(scale_prior)
+        self.df_prior = _check_prior(
+            dist.Gamma(2.0, 0.1) if df_prior is None else df_prior, "df_prior"
+        )
+
+    @property
+    def priors(self):
+        """The scale and degrees-of-freedom priors."""
+        return {"scale": self.scale_prior, "df": self.df_prior}
+
+    @property
+    def units(self):
+        """The scale in the target's units; df and weights dimensionless."""
+        return {"scale": UNIT_SCALE, "df": UNIT_NONE, "weights": UNIT_NONE}
+
+    @property
+    def core(self) -> Observation:
+        """Gaussian noise with the same scale prior (every weight 1)."""
+        return Gaussian(self.scale_prior)
+
+    def sample(self, inputs):
+        """Scale, degrees of freedom and one mixing weight per step."""
+        params = super().sample(inputs)
+        df = numpyro.sample(f"{OBSERVATION}.df", self.df_prior)
+        params["df"] = df
+        params["weights"] = numpyro.sample(
+            f"{OBSERVATION}.weights",
+            dist.Gamma(df / 2.0, df / 2.0).expand([inputs.num_timesteps]).to_event(1),
+        )
+        return params
+
+    def variance(self, params, inputs):
+        r"""$\sigma_\varepsilon^2 / \lambda_t$; steps past the fitted weights get weight 1."""
+        return params["scale"] ** 2 / _pad_weights(params["weights"], inputs.num_timesteps)
+
+    def predictive_noise(self, key, params, shape):
+        """Student-t noise: Normal noise divided by the root of a fresh weight."""
+        scale = jnp.asarray(params["scale"]).reshape(shape[0], 1)
+        normal = jax.random.normal(_normal_key(key), shape)
+        half_df = jnp.asarray(params["df"]).reshape(shape[0], 1) / 2.0
+        weights = jax.random.gamma(_weight_key(key), jnp.broadcast_to(half_df, shape))
+        return scale * normal / jnp.sqrt(weights / half_df)
+
+    def tail_probability(self, key, params, residual, signal_var):
+        """Under the Student-t predictive, by Monte Carlo over fresh weights."""
+        half_df = params["df"] / 2.0
+        weights = jax.random.gamma(key, half_df, (self.weight_draws,)) / half_df
+        total = signal_var[:, None] + params["scale"] ** 2 / weights[None, :]
+        z = jnp.abs(residual)[:, None] / jnp.sqrt(total)
+        return jnp.mean(2.0 * norm.cdf(-z), axis=1), jnp.mean(total, axis=1)
+
+
+def observation_models() -> tuple[str, ...]:
+    """The registered observation models' names."""
+    return tuple(_REGISTRY)
+
+
+def observation_model(
+    observation: str | Observation, scale_prior: dist.Distribution | None = None
+) -> Observation:
+    """An observation model from its name or itself, with an optional scale prior.
+
+    Raises:
+        ValueError: an unknown name, or a scale prior that contradicts the given object's.
+    """
+    if isinstance(observation, Observation):
+        if scale_prior is not None and not _same_distribution(scale_prior, observation.scale_prior):
+            raise ValueError(
+                "observation_scale_prior disagrees with the observation object's "
+                "scale_prior; give the prior to the object instead: "
+                f"{type(observation).__name__}(scale_prior=...)"
+            )
+        return observation
+    if not isinstance(observation, str) or observation not in _REGISTRY:
+        raise ValueError(
+            f"unknown observation model {observation!r}; choose one of "
+            f"{', '.join(_REGISTRY)} or pass an Observation"
+        )
+    return _REGISTRY[observation](scale_prior)
+
+
+def observation_params(params: dict) -> dict:
+    """The observation parameters out of a model's parameters.
+
+    Accepts the nested form (`{"observation": {...}}`) and the site-keyed one
+    (`{"observation.scale": ...}`), even mixed.
+    """
+    out = dict(params.get(OBSERVATION, {}))
+    prefix = f"{OBSERVATION}."
+    out.update(
+        {
+            site[len(prefix) :]: value
+            for site, value in params.items()
+            if isinstance(site, str) and site.startswith(prefix)
+        }
+    )
+    return out
+
+
+def _pad_weights(weights, T: int):
+    """The mixing weights over T steps; steps past the fitted ones (a forecast) get 1."""
+    weights = jnp.asarray(weights)
+    fitted = weights.shape[-1]
+    if fitted >= T:
+        return weights[..., :T]
+    return jnp.concatenate([weights, jnp.ones((*weights.shape[:-1], T - fitted))], axis=-1)
+
+
+# A family's normal draws use the first half of the key and its mixing weights the second,
+# so the same seed gives a Student-t forecast the same normal draws as a Gaussian one.
+def _normal_key(key):
+    return jax.random.split(key)[0]
+
+
+def _weight_key(key):
+    return jax.random.split(key)[1]
+
+
+def _check_prior(prior, what: str) -> dist.Distribution:
+    if not isinstance(prior, dist.Distribution):
+        raise ValueError(f"{what} must be a numpyro Distribution, got {type(prior).__name__}")
+    return prior
+
+
+def _same_distribution(a: dist.Distribution, b: dist.Distribution) -> bool:
+    """Same family with the same parameters (identity for anything not comparable)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or a.batch_shape != b.batch_shape:
+        return False
+    try:
+        return all(
+            np.array_equal(np.asarray(getattr(a, k)), np.asarray(getattr(b, k)))
+            for k in a.arg_constraints
+        )
+    except (AttributeError, TypeError, jax.errors.ConcretizationTypeError):
+        return False
