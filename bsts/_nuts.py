@@ -74,6 +74,7 @@ def run_nuts(
         decorate=decorate,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
     )
 
     def run_chain(init_key, run_key):
@@ -110,6 +111,7 @@ def nuts_chain(
     decorate=None,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
+    dense_mass: bool = False,
 ):
     """One NUTS chain as a pure function of its keys and the model's arguments.
 
@@ -123,6 +125,7 @@ def nuts_chain(
         decorate: wraps the loop body (a progress bar); None for none.
         target_accept_prob: NUTS's target acceptance probability.
         max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
+        dense_mass: adapt a dense mass matrix (else diagonal).
 
     Returns:
         `chain(init_key, run_key, model_args, model_kwargs)` returning
