@@ -13,6 +13,7 @@ from bsts.components import (
 )
 from bsts.forecast import decompose, forecast, one_step_predictions
 from bsts.inference import Posterior, fit
+from bsts.many import Fits, ManyForecast, fit_many
 from bsts.model import Model
 from bsts.neural import LSTMEmission, LSTMTransition
 from bsts.plot import plot_components, plot_forecast
@@ -20,11 +21,13 @@ from bsts.plot import plot_components, plot_forecast
 __all__ = [
     "Autoregressive",
     "DynamicRegression",
+    "Fits",
     "FourierSeasonal",
     "LSTMEmission",
     "LSTMTransition",
     "LocalLevel",
     "LocalLinearTrend",
+    "ManyForecast",
     "Model",
     "Posterior",
     "Regression",
@@ -34,6 +37,7 @@ __all__ = [
     "datasets",
     "decompose",
     "fit",
+    "fit_many",
     "forecast",
     "kalman",
     "metrics",

@@ -126,9 +126,12 @@ class Component:
       the level, None for the model's first).
     - network hooks (`bsts.neural`): `point_estimated`, `param_sites`, `penalty_sites` and
       `attach_network`.
+    - `paddable`: its parameters and priors do not depend on the series' length beyond
+      `dt`, so a series padded with missing steps (`bsts.batch`) has the same posterior.
     """
 
     kind = "component"
+    paddable: bool = True
     is_level: bool = False
     has_slope: bool = False
     drives_level: bool = False

@@ -17,13 +17,22 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from bsts.data import SeriesData
 from bsts.inference import Posterior, nest_parameters
-from bsts.kalman import kalman_filter, sample_states
+from bsts.kalman import kalman_filter
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
 from bsts.mixture import mixture_quantiles, mixture_sd
 from bsts.observation import observation_params
+from bsts.predictive import future_predictive
 
-__all__ = ["Decomposition", "Forecast", "decompose", "forecast", "one_step_predictions"]
+__all__ = [
+    "Decomposition",
+    "Forecast",
+    "assemble_forecast",
+    "decompose",
+    "forecast",
+    "one_step_predictions",
+]
 
 
 def _central(mass: float) -> tuple[float, float]:
@@ -127,32 +136,52 @@ def forecast(
     Raises:
         ValueError: horizon <= 0, no horizon nor future, missing or mismatched covariates.
     """
+    if not isinstance(post, Posterior):
+        # Collections of posteriors (`bsts.many.Fits`) forecast themselves.
+        method = getattr(post, "forecast", None)
+        if method is None:
+            raise ValueError(
+                f"forecast needs a fitted Posterior (or a collection from fit_many), got "
+                f"{type(post).__name__}"
+            )
+        return method(horizon=horizon, future=future, seed=seed, num_samples=num_samples)
     extended = post.series.extend(horizon, future)
     T = post.series.num_timesteps
     horizon = extended.num_timesteps - T
-    index = extended.index[T:]
     ssms = post.state_spaces(post.model.inputs(extended))
-    total = post.num_chains * post.num_draws
-    count = total if num_samples is None else min(int(num_samples), total)
+    count = _draw_count(post, num_samples)
     ssms = jax.tree_util.tree_map(lambda a: a[:count], ssms)
     y = jnp.asarray(extended.y)
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
-
-    def one(key, ssm):
-        # With the future missing, the filter's predicted state at step T + h is the
-        # h-step-ahead predictive given all the data; the smoother reuses the same pass.
-        filtered = kalman_filter(ssm, y)
-        states = sample_states(key, ssm, y, num_samples=1, filtered=filtered)[0, T:]
-        H = jnp.broadcast_to(ssm.observation_matrix, (T + horizon, ssm.state_dim))[T:]
-        offset = jnp.broadcast_to(ssm.observation_offset, (T + horizon,))[T:]
-        noise_var = jnp.broadcast_to(ssm.observation_var, (T + horizon,))[T:]
-        state_mean, state_cov = filtered.predicted_mean[T:], filtered.predicted_cov[T:]
-        mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
-        var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
-        return jnp.einsum("ti,ti->t", states, H) + offset, mean, var
-
     keys = jax.random.split(key_states, count)
-    signal, means, variances = jax.jit(jax.vmap(one))(keys, ssms)
+    signal, means, variances = jax.jit(
+        jax.vmap(lambda key, ssm: future_predictive(key, ssm, y, T, horizon))
+    )(keys, ssms)
+    return assemble_forecast(post, extended, key_noise, signal, means, variances)
+
+
+def _draw_count(post: Posterior, num_samples: int | None) -> int:
+    total = post.num_chains * post.num_draws
+    return total if num_samples is None else min(int(num_samples), total)
+
+
+def assemble_forecast(
+    post: Posterior, extended: SeriesData, key_noise, signal, means, variances
+) -> Forecast:
+    """A `Forecast` from the per-draw predictive of the future steps (`future_predictive`).
+
+    Args:
+        post: the posterior.
+        extended: its series extended by the future steps (`SeriesData.extend`).
+        key_noise: PRNG key of the observation noise.
+        signal: `(draws, horizon)` simulated signal paths, standardised.
+        means: `(draws, horizon)` each draw's predictive mean, standardised.
+        variances: `(draws, horizon)` each draw's predictive variance, standardised.
+
+    Returns:
+        The forecast in original units.
+    """
+    count, horizon = np.shape(signal)
     observation = post.model.observation
     params = observation_params({k: v[:count] for k, v in post.flat_draws().items()})
     noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
@@ -163,6 +192,7 @@ def forecast(
         draw_sds = np.sqrt(np.asarray(variances)) * series.scale
     draws = series.to_original(np.asarray(signal) + noise)
     history = pd.Series(series.to_original(series.y), index=series.index)
+    index = extended.index[series.num_timesteps :]
     return Forecast(draws, index, history, draw_means, draw_sds)
 
 

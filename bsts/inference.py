@@ -22,20 +22,24 @@ from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
 from bsts._nuts import run_nuts
+from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
-from bsts.model import Model
+from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.observation import OBSERVATION
 
-__all__ = ["METHODS", "Posterior", "fit", "nest_parameters"]
+__all__ = [
+    "METHODS",
+    "Posterior",
+    "fit",
+    "nest_parameters",
+    "posterior_from_runs",
+    "program_for",
+    "series_jobs",
+]
 
 METHODS = ("nuts", "svi", "map")
-GUIDES = {
-    "normal": autoguide.AutoNormal,
-    "multivariate_normal": autoguide.AutoMultivariateNormal,
-    "low_rank": autoguide.AutoLowRankMultivariateNormal,
-}
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,9 @@ class Posterior:
         draws: parameter draws in standardised units, each `(chains, draws, ...)`.
         sample_stats: NUTS diagnostics (e.g. `diverging`), each `(chains, draws)`.
         seed: the seed of the fit.
-        losses: the SVI / MAP loss trace (for NUTS with a point-estimated network, that of
-            the SVI stage that trained it; else None).
+        losses: the SVI loss trace; for MAP, the objective at the start and at the mode
+            (BFGS), or the Adam trace with point-estimated networks; for NUTS with a
+            point-estimated network, that of the SVI stage that trained it; else None.
         network_params: learned weights of point-estimated networks (`bsts.neural`), keyed
             by their `numpyro.param` site; empty without such networks.
     """
@@ -258,7 +263,8 @@ def fit(
         data: a pandas Series (the target) or DataFrame with `target=` (covariate columns
             are those the components name). NaN in the target is missing data.
         target: the target column of a DataFrame.
-        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode). With
+        method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode, by BFGS
+            from the prior median, restarted from where it stops). With
             point-estimated network weights (`bsts.neural`), "svi" and "map" learn them
             with the rest, and "nuts" runs two stages: SVI (with `guide`, `num_steps`,
             `learning_rate`) trains them, then NUTS samples the structural parameters
@@ -268,9 +274,10 @@ def fit(
         num_chains: NUTS chains; they share one compilation and run side by side, on a
             device each when the host exposes enough (`numpyro.set_host_device_count`),
             else from one thread each (see `bsts._nuts`).
-        num_steps: SVI / MAP optimisation steps.
+        num_steps: SVI steps, or the most BFGS iterations per start for MAP (Adam steps
+            with point-estimated networks).
         guide: SVI guide: "normal" (AutoNormal), "multivariate_normal" or "low_rank".
-        learning_rate: Adam step size for SVI / MAP.
+        learning_rate: Adam step size for SVI (and MAP with point-estimated networks).
         seed: random seed; the same seed gives the same draws.
         progress_bar: show progress; default: only when writing to a terminal.
         target_accept_prob: NUTS's target acceptance probability, in (0, 1); higher
@@ -341,6 +348,16 @@ def _fit_nuts(
 ) -> Posterior:
     """NUTS; with point-estimated networks, after an SVI stage that trains them."""
     model = problem.model
+    if _compiled_once(problem, "nuts"):
+        settings = {
+            "num_warmup": num_warmup,
+            "num_samples": num_samples,
+            "target_accept_prob": target_accept_prob,
+            "max_tree_depth": max_tree_depth,
+            "dense_mass": dense_mass,
+            "progress_chains": num_chains if problem.progress_bar else 0,
+        }
+        return _fit_compiled(problem, "nuts", settings, num_chains)
     network_sites = model.network_param_sites()
     network_params, losses, program = {}, None, model
     if network_sites:
@@ -371,13 +388,28 @@ def _fit_nuts(
 
 def _fit_svi(problem: _Problem, *, num_samples, num_steps, guide, learning_rate, **_) -> Posterior:
     """Variational inference with an automatic guide; draws taken from the guide."""
+    if _compiled_once(problem, "svi"):
+        settings = {
+            "num_steps": num_steps,
+            "num_samples": num_samples,
+            "guide": guide,
+            "learning_rate": float(learning_rate),
+        }
+        return _fit_compiled(problem, "svi", settings, 1)
     return _fit_guide(
         problem, "svi", GUIDES[guide](problem.model), num_samples, num_steps, learning_rate
     )
 
 
 def _fit_map(problem: _Problem, *, num_steps, learning_rate, **_) -> Posterior:
-    """The posterior mode (a point-mass guide); one draw."""
+    """The posterior mode; one draw.
+
+    Without point-estimated networks: BFGS (at most `num_steps` iterations) from the
+    prior median, a compiled program shared with `fit_many`. With them: a point-mass
+    guide optimised by Adam alongside the networks' weights.
+    """
+    if _compiled_once(problem, "map"):
+        return _fit_compiled(problem, "map", {"num_steps": num_steps}, 1)
     guide = autoguide.AutoDelta(problem.model)
     return _fit_guide(problem, "map", guide, 1, num_steps, learning_rate)
 
@@ -402,6 +434,68 @@ def _fit_guide(problem, method, guide, count, num_steps, learning_rate) -> Poste
 
 
 _FITTERS = {"nuts": _fit_nuts, "svi": _fit_svi, "map": _fit_map}
+
+
+def _compiled_once(problem: _Problem, method: str) -> bool:
+    """Whether the fit runs a program compiled once per model structure (`bsts.batch`).
+
+    Point-estimated networks keep their own path. So does NUTS on a series with gaps
+    before its end: with the series fixed at compile time its gaps keep the closed-form
+    likelihood (`bsts.kalman.marginal`), which pays for compiling per series.
+    """
+    if problem.model.network_param_sites():
+        return False
+    if method == "nuts":
+        observed = ~np.isnan(problem.series.y)
+        return bool(np.all(observed[: np.flatnonzero(observed)[-1] + 1]))
+    return True
+
+
+def program_for(method: str, length: int, regular: bool, settings: dict) -> Program:
+    """The compiled program of a fitting method for a bucket of series."""
+    return Program(method, length, regular, tuple(sorted(settings.items())))
+
+
+def series_jobs(method: str, arrays: dict, seed: int, num_chains: int) -> list[tuple]:
+    """The program calls of one series, with the keys `fit` gives it for `seed`."""
+    if method == "nuts":
+        chain_keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+        split = jax.vmap(jax.random.split)(chain_keys)
+        return [(split[c, 0], split[c, 1], arrays) for c in range(num_chains)]
+    if method == "map":  # optimised with the first half of the seed's key, as SVI is
+        return [(jax.random.split(jax.random.PRNGKey(seed))[0], arrays)]
+    return [(jax.random.PRNGKey(seed), arrays)]
+
+
+def posterior_from_runs(model: Model, series: SeriesData, method: str, runs: list, seed: int):
+    """A series' `Posterior` from its program results (one per NUTS chain)."""
+    if method == "nuts":
+        draws = {name: np.stack([run[0][name] for run in runs]) for name in runs[0][0]}
+        stats = {
+            "diverging": np.stack([run[1] for run in runs]),
+            "num_steps": np.stack([run[2] for run in runs]),
+        }
+        losses = None
+    else:
+        values, losses = runs[0]
+        draws = {name: np.asarray(v)[None] for name, v in values.items()}
+        if method == "map":
+            draws = {name: v[:, None] for name, v in draws.items()}
+        stats, losses = {}, np.asarray(losses)
+    if OBSERVATION_WEIGHTS in draws:
+        # Weights of padded steps were drawn from their prior: they belong to no data.
+        draws[OBSERVATION_WEIGHTS] = draws[OBSERVATION_WEIGHTS][..., : series.num_timesteps]
+    return Posterior(model, series, method, draws, stats, seed, losses)
+
+
+def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
+    series = problem.series
+    length = padded_length(problem.model, series.num_timesteps)
+    program = program_for(method, length, series.regular, settings)
+    arrays = padded_arrays(series, problem.inputs, length)
+    jobs = series_jobs(method, arrays, problem.seed, num_chains)
+    runs = run_series(compiled(problem.model, program, *jobs[0]), jobs)
+    return posterior_from_runs(problem.model, series, method, runs, problem.seed)
 
 
 def _run_svi(problem: _Problem, guide, num_steps, learning_rate, key):

@@ -180,6 +180,11 @@ class Model:
             start += size
         return StateLayout(slices, start)
 
+    @property
+    def paddable(self) -> bool:
+        """Whether a series padded with trailing missing steps keeps its posterior."""
+        return all(component.paddable for component in self.components)
+
     def network_param_sites(self) -> list[str]:
         """The `numpyro.param` sites of point-estimated networks (learned by SVI)."""
         return [site for name, component in self for site in component.param_sites(name)]

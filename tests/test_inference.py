@@ -46,7 +46,8 @@ def test_map_matches_durbin_koopman(nile):
     # but not exactly the MLE: allow 25%.
     np.testing.assert_allclose(observation_var, 15099.0, rtol=0.25)
     np.testing.assert_allclose(level_var, 1469.1, rtol=0.25)
-    assert posterior.losses.shape == (500,)
+    # BFGS (at most num_steps iterations): the objective at the start and at the mode.
+    assert posterior.losses.shape == (2,)
     assert posterior.losses[-1] < posterior.losses[0]
 
 

@@ -329,3 +329,15 @@ def test_traced_series_with_an_interior_gap_takes_the_per_step_path(rng):
     np.testing.assert_allclose(
         float(jax.jit(marginal_log_likelihood)(ssm, y)), float(_exact_total(ssm, y)), rtol=1e-10
     )
+
+
+def test_traced_series_without_stabilising_noise_has_a_finite_gradient(rng):
+    # No stabilising solution (a deterministic seasonal and slope): the traced path falls
+    # back to the sequential filter, whose gradient stays finite (the per-step steady
+    # path's did not, which froze NUTS on a semi-local trend).
+    y = np.concatenate([_series(rng, 200), np.full(40, np.nan)])
+    ssm = _ssm(_llt_seasonal(seasonal_var=0.0, slope_var=0.0))
+    value, expected = _exact_grad(ssm, y)
+    fast_value, actual = jax.jit(jax.value_and_grad(marginal_log_likelihood))(ssm, y)
+    np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-9)
+    _assert_same_gradient(expected, actual, rtol=1e-6)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 import bsts
+from bsts import batch
 
 SIDE_BY_SIDE = textwrap.dedent(
     """
@@ -40,7 +41,10 @@ def test_chains_run_side_by_side_on_two_host_devices():
 
 
 def test_sequential_chains_compile_once(monkeypatch):
-    data = bsts.datasets.load("nile")
+    # A series with a gap before its end runs the chain with the data fixed at compile
+    # time (`bsts._nuts.run_nuts`); one compilation serves both chains.
+    data = bsts.datasets.load("nile").copy()
+    data.iloc[30, 0] = np.nan
     compiled = []
     original = jax.jit
 
@@ -53,3 +57,17 @@ def test_sequential_chains_compile_once(monkeypatch):
     assert compiled.count("run_chain") == 1
     assert post.samples["level.scale"].shape == (2, 10)
     assert not np.allclose(post.draws["level.scale"][0], post.draws["level.scale"][1])
+
+
+def test_chains_of_a_gap_free_series_share_one_cached_program():
+    # Without gaps the data are arguments of one program per structure (`bsts.batch`):
+    # traced once for both chains, and not again for a second series of the same bucket.
+    data = bsts.datasets.load("nile")
+    batch.clear_cache()
+    batch.trace_counts.clear()
+    post = bsts.fit(bsts.LocalLevel(), data, "volume", num_warmup=20, num_samples=10, seed=0)
+    assert batch.trace_counts["nuts"] == 1
+    assert post.samples["level.scale"].shape == (2, 10)
+    assert not np.allclose(post.draws["level.scale"][0], post.draws["level.scale"][1])
+    bsts.fit(bsts.LocalLevel(), data.iloc[:97], "volume", num_warmup=20, num_samples=10)
+    assert batch.trace_counts["nuts"] == 1

@@ -67,6 +67,9 @@ class ChangePointTrend(Component):
 
     kind = "change"
     is_level = True
+    # One innovation variance per step, with a global scale of 1 / T: padding would add
+    # parameters and shrink the prior.
+    paddable = False
 
     def __init__(
         self,

@@ -47,11 +47,9 @@ $$
 so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
 zero mean). An impulse at $j$ whitens to $e_j - h_{t-1-j}$ for $t > j$, a shifted copy of
 $h$, so the impulses need no convolution of their own. With gaps before the last
-observation that are not known at trace time, or too many of them, the per-step path
-(`steady_state_log_likelihood`) runs instead in float64 and the sequential filter in
-float32 (where the per-step path's gradient is not always finite); a numerical failure of
-the closed form (no fixed point solving the Riccati equation, round-off) falls back to the
-same path, or to the sequential filter when the gaps are known.
+observation that are not known at trace time, or too many of them, or on a numerical
+failure of the closed form (no fixed point solving the Riccati equation, round-off), the
+sequential filter runs instead.
 
 **Trailing missing steps.** Missing steps after the last observation add nothing to
 $\log p(y)$, and the whitening is causal, so they need no impulses: the sums above simply
@@ -71,7 +69,6 @@ from jaxtyping import Array, Bool, Float, Int
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
-from bsts.kalman.steady import steady_state_log_likelihood
 from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 
 __all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_likelihood"]
@@ -79,8 +76,8 @@ __all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_lik
 # The gap impulses are whitened as extra series, so the work grows as T * (gaps + 1).
 # On LLT + seasonal(12) (benchmarks/kalman_speed.py) 20 gaps in T = 1,000 or 10,000 run
 # 4-5x faster than the per-step path, while 200 gaps in T = 10,000 ran several times
-# slower. Past this budget (or 256 gaps) the per-step path runs; a handful of gaps always
-# keeps the closed form.
+# slower. Past this budget (or 256 gaps) the sequential filter runs; a handful of gaps
+# always keeps the closed form.
 MAX_CLOSED_FORM_GAPS = 256
 _WHITENED_BUDGET = 250_000
 _ALWAYS_CLOSED_GAPS = 3
@@ -229,22 +226,15 @@ def steady_state_marginal_log_likelihood(
         within = steps <= jnp.max(jnp.where(observed, steps, -1))
         usable = usable & jnp.all(observed | ~within)
         gaps = np.zeros(0, dtype=int)
-    if within is not None and y.dtype == jnp.float64:
-        # Gaps unknown at trace time make the per-step path the usual one, not a fallback,
-        # so it keeps its residuals; its steady blocks run faster than the sequential
-        # filter. In float32 its gradient is not finite in parts of the parameter space
-        # (NUTS diverged on monthly M1 series with the data traced), so there the
-        # sequential filter serves.
-        def per_step(_):
-            return jnp.sum(steady_state_log_likelihood(ssm, y, observed))
-    else:
-        # A rarely taken fallback: the plain sequential filter, which compiles in a fraction
-        # of the time of the fast per-step path. It is rematerialised because under reverse
-        # mode a `lax.cond` stores the residuals of both branches, zeros for the one not
-        # taken: its per-step covariances (T x d x d) would be written on every gradient.
-        per_step = jax.checkpoint(
-            lambda _: jnp.sum(sequential_filter(ssm, y, observed).log_likelihood)
-        )
+    # The fallback (no stabilising solution, round-off, or gaps before the end that are
+    # not known at trace time) is the plain sequential filter. The per-step steady path
+    # would run faster, but its gradient is not finite for some models whose Riccati
+    # equation has no stabilising solution (a semi-local trend's constant long-run slope,
+    # in float64) nor in parts of the parameter space in float32 (NUTS diverged on monthly
+    # M1 series with the data traced). It is rematerialised because under reverse mode a
+    # `lax.cond` stores the residuals of both branches, zeros for the one not taken: its
+    # per-step covariances (T x d x d) would be written on every gradient.
+    per_step = jax.checkpoint(lambda _: jnp.sum(sequential_filter(ssm, y, observed).log_likelihood))
 
     def closed(_):
         return _closed_form(ssm, y, gaps, P_bar, within)

@@ -1,0 +1,372 @@
+r"""One compiled program per model structure, applied to many series.
+
+A series enters a compiled program as arrays, not as constants baked into it: its target
+padded with NaN to a *bucket* length, its time steps (padded with 0), its covariates
+(padded with 0) and the prior mean of its level. Every series of a bucket then runs the
+same executable, and a later fit of the same structure finds it in a cache.
+
+Padding is exact. Missing steps after the last observation add nothing to the marginal
+likelihood, and the closed-form likelihood sums only up to the last observation
+(`bsts.kalman.marginal`), so a padded series keeps the fast path; each series starts at
+its own first observation, where the initial-state prior applies; a padded step has
+$\Delta t = 0$, so priors scaled by the span of the record (`LocalLinearTrend`'s slope)
+see the series' own span.
+
+The programs are the NUTS chain (`bsts._nuts.nuts_chain`), the posterior mode
+(quasi-Newton BFGS on the log joint density in the unconstrained space), SVI, and the
+per-draw predictive of a forecast. On a CPU, series run one after the other through the
+compiled program, from a thread per core; `docs/architecture.md` records why this beats
+`vmap` across series here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from jax.flatten_util import ravel_pytree
+from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
+from numpyro.infer.util import constrain_fn, initialize_model, log_density
+from numpyro.util import progress_bar_factory
+
+from bsts._nuts import nuts_chain
+from bsts.components import ModelInputs
+from bsts.data import SeriesData
+from bsts.model import Model
+from bsts.predictive import future_predictive
+
+__all__ = [
+    "GUIDES",
+    "Program",
+    "bucket_length",
+    "compiled",
+    "padded_arrays",
+    "padded_length",
+    "run_series",
+    "trace_counts",
+]
+
+GUIDES = {
+    "normal": autoguide.AutoNormal,
+    "multivariate_normal": autoguide.AutoMultivariateNormal,
+    "low_rank": autoguide.AutoLowRankMultivariateNormal,
+}
+
+SMALLEST_BUCKET = 16
+BFGS_RESTARTS = 4
+
+# How often each program was traced, by kind: one per structure and bucket is the point
+# of this module, and tests count them.
+trace_counts: Counter = Counter()
+
+_CACHE: dict = {}
+_CACHE_SIZE = 64
+
+
+def bucket_length(length: int) -> int:
+    """The padded length of a series: the next of 16, 24, 32, 48, 64, 96, ...
+
+    Two buckets per doubling keep the compilations few (a handful across series of 30 to
+    300 steps) and the padding under half the length; the closed-form likelihood's cost
+    hardly grows with the padding.
+    """
+    size = SMALLEST_BUCKET
+    while True:
+        for candidate in (size, size * 3 // 2):
+            if candidate >= length:
+                return candidate
+        size *= 2
+
+
+def padded_length(model: Model, length: int) -> int:
+    """The length a series runs at: its bucket, or its own length if the model cannot pad."""
+    return bucket_length(length) if model.paddable else length
+
+
+def padded_arrays(
+    series: SeriesData, inputs: ModelInputs, length: int, future: dict | None = None
+) -> dict:
+    """A series' arrays at a bucket length, for a compiled program.
+
+    Args:
+        series: the prepared series.
+        inputs: its model inputs (`Model.inputs(series)`).
+        length: the bucket length, at least the series' length plus any future steps.
+        future: for a forecast, `{"dt": (h,), "covariates": {name: (h,)}}` of the future
+            steps, placed right after the data (their targets are missing).
+
+    Returns:
+        `{"y", "dt", "covariates", "initial_level", "length"}`, in JAX's default float type.
+    """
+    T = series.num_timesteps
+    future = future or {"dt": np.zeros(0), "covariates": {}}
+    dt = np.concatenate([inputs.dt, future["dt"]])
+    covariates = {
+        name: np.concatenate([values, future["covariates"].get(name, np.zeros(0))])
+        for name, values in inputs.covariates.items()
+    }
+
+    def pad(values, fill):
+        return np.concatenate([values, np.full(length - values.shape[0], fill)])
+
+    float_type = jnp.zeros(()).dtype
+    return {
+        "y": jnp.asarray(pad(series.y, np.nan), float_type),
+        "dt": jnp.asarray(pad(dt, 0.0), float_type),
+        "covariates": {k: jnp.asarray(pad(v, 0.0), float_type) for k, v in covariates.items()},
+        "initial_level": jnp.asarray(inputs.initial_level, float_type),
+        "length": jnp.asarray(T, jnp.int32),
+    }
+
+
+def _inputs(arrays: dict, regular: bool, length: int) -> ModelInputs:
+    return ModelInputs(
+        dt=arrays["dt"],
+        regular=regular,
+        covariates=arrays["covariates"],
+        initial_level=arrays["initial_level"],
+        num_timesteps=length,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """What to compile: the kind of program and its static settings.
+
+    Attributes:
+        kind: "nuts", "map", "svi" or "forecast".
+        length: the bucket length.
+        regular: whether the series are on an evenly spaced grid.
+        options: the kind's settings, as sorted `(name, value)` pairs.
+    """
+
+    kind: str
+    length: int
+    regular: bool
+    options: tuple
+
+    def option(self, name):
+        """One of the settings."""
+        return dict(self.options)[name]
+
+
+def _nuts_program(model: Model, program: Program) -> Callable:
+    num_warmup, num_samples = program.option("num_warmup"), program.option("num_samples")
+    chains = program.option("progress_chains")
+    total = num_warmup + num_samples
+    chain = nuts_chain(
+        model,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        decorate=progress_bar_factory(total, chains, max(1, total // 20)) if chains else None,
+        target_accept_prob=program.option("target_accept_prob"),
+        max_tree_depth=program.option("max_tree_depth"),
+        dense_mass=program.option("dense_mass"),
+    )
+
+    def run(init_key, run_key, arrays):
+        trace_counts["nuts"] += 1
+        inputs = _inputs(arrays, program.regular, program.length)
+        return chain(init_key, run_key, (inputs,), {"y": arrays["y"]})
+
+    return run
+
+
+def _map_program(model: Model, program: Program) -> Callable:
+    max_iterations = program.option("num_steps")
+
+    def run(key, arrays):
+        r"""The posterior mode: BFGS on $-\log p(\theta, y)$ over unconstrained $\theta$.
+
+        The objective has no Jacobian term, so the mode is that of the density of the
+        parameters themselves, as with an `AutoDelta` guide. The start is the prior
+        median (NumPyro's `init_to_median`).
+        """
+        trace_counts["map"] += 1
+        inputs = _inputs(arrays, program.regular, program.length)
+        args, kwargs = (inputs,), {"y": arrays["y"]}
+        info = initialize_model(
+            key,
+            model,
+            init_strategy=init_to_median(num_samples=15),
+            model_args=args,
+            model_kwargs=kwargs,
+        )
+        start, unravel = ravel_pytree(info.param_info.z)
+
+        def objective(flat):
+            params = constrain_fn(model, args, kwargs, unravel(flat))
+            return -log_density(model, args, kwargs, params)[0]
+
+        def restart(_, point):
+            # BFGS stops at its first failed line search, which a poor curvature estimate
+            # causes long before the optimum (Nile: 1.7 nats short); a fresh start from
+            # the point reached resets the estimate. A non-finite result keeps the point.
+            result = jax.scipy.optimize.minimize(
+                objective, point, method="BFGS", options={"maxiter": max_iterations}
+            )
+            better = jnp.isfinite(result.fun) & (result.fun <= objective(point))
+            return jnp.where(better, result.x, point)
+
+        best = jax.lax.fori_loop(0, BFGS_RESTARTS, restart, start)
+        losses = jnp.stack([objective(start), objective(best)])
+        return info.postprocess_fn(unravel(best)), losses
+
+    return run
+
+
+def _svi_program(model: Model, program: Program) -> Callable:
+    num_steps = program.option("num_steps")
+    num_samples = program.option("num_samples")
+    guide = GUIDES[program.option("guide")](model)
+    svi = SVI(model, guide, numpyro.optim.Adam(program.option("learning_rate")), Trace_ELBO())
+
+    def run(key, arrays):
+        trace_counts["svi"] += 1
+        inputs = _inputs(arrays, program.regular, program.length)
+        training = dataclasses.replace(inputs, training=True)
+        key_fit, key_draw = jax.random.split(key)
+        result = svi.run(key_fit, num_steps, training, y=arrays["y"], progress_bar=False)
+        key_guide, key_model = jax.random.split(key_draw)
+        latent = numpyro.infer.Predictive(guide, params=result.params, num_samples=num_samples)(
+            key_guide, inputs
+        )
+        derived = numpyro.infer.Predictive(model, posterior_samples=latent)(key_model, inputs)
+        draws = {k: v for k, v in {**latent, **derived}.items() if k != "y"}
+        return draws, result.losses
+
+    return run
+
+
+def _forecast_program(model: Model, program: Program) -> Callable:
+    horizon = program.option("horizon")
+
+    def run(key, params, arrays):
+        trace_counts["forecast"] += 1
+        inputs = _inputs(arrays, program.regular, program.length)
+        keys = jax.random.split(key, jax.tree_util.tree_leaves(params)[0].shape[0])
+
+        def one(k, p):
+            ssm = model.state_space(p, inputs)
+            return future_predictive(k, ssm, arrays["y"], arrays["length"], horizon)
+
+        return jax.vmap(one)(keys, params)
+
+    return run
+
+
+_BUILDERS = {
+    "nuts": _nuts_program,
+    "map": _map_program,
+    "svi": _svi_program,
+    "forecast": _forecast_program,
+}
+
+
+class _UndescribableError(Exception):
+    """A part of the model that `_signature` cannot describe by value."""
+
+
+def _describe(value):
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, (np.ndarray, jax.Array, np.generic)):
+        array = np.asarray(value)
+        return ("array", array.shape, array.dtype.str, array.tobytes())
+    if isinstance(value, (list, tuple)):
+        return tuple(_describe(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _describe(v)) for k, v in value.items()))
+    if isinstance(value, numpyro.distributions.Distribution):
+        fields = {k: getattr(value, k) for k in value.arg_constraints if hasattr(value, k)}
+        if isinstance(value, numpyro.distributions.TransformedDistribution):
+            fields["base"] = value.base_dist
+            fields["transforms"] = [type(t).__name__ for t in value.transforms]
+        return (type(value).__qualname__, _describe(fields))
+    if hasattr(value, "__dict__") and type(value).__module__.startswith("bsts."):
+        return (type(value).__qualname__, _describe(vars(value)))
+    raise _UndescribableError(type(value).__name__)
+
+
+def _signature(model: Model):
+    """A hashable description of a model by value, or None if a part cannot be described.
+
+    Two models with the same components, names, priors and settings share compiled
+    programs, even when they are different objects (a model rebuilt in a loop).
+    """
+    try:
+        return _describe(model)
+    except _UndescribableError:
+        return None
+
+
+def compiled(model: Model, program: Program, *example) -> Callable:
+    """The compiled program for a model structure, from the cache or compiled now.
+
+    Args:
+        model: the model.
+        program: what to compile.
+        *example: arguments of the right shapes and types (one series' arrays).
+
+    Returns:
+        A compiled function of the same arguments; it is safe to call from several
+        threads at once.
+    """
+    signature = _signature(model)
+    shapes = jax.tree_util.tree_map(lambda a: (jnp.shape(a), jnp.result_type(a).str), example)
+    key = (signature if signature is not None else id(model), program, str(shapes))
+    entry = _CACHE.get(key)
+    if entry is not None and (signature is not None or entry[0] is model):
+        return entry[1]
+    function = jax.jit(_BUILDERS[program.kind](model, program)).lower(*example).compile()
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (model, function)
+    return function
+
+
+def clear_cache() -> None:
+    """Forget every compiled program (they are compiled again when next needed)."""
+    _CACHE.clear()
+
+
+def run_series(
+    function: Callable,
+    jobs: Sequence[tuple],
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list:
+    """Run a compiled program on every job's arguments, a thread per core.
+
+    XLA runs executions started from different threads side by side, so on a multi-core
+    CPU the series overlap although each runs single-threaded.
+
+    Args:
+        function: the compiled program.
+        jobs: one argument tuple per call.
+        workers: threads (default: the machine's cores).
+        progress: called with 1 after each finished call.
+
+    Returns:
+        The results as NumPy trees, in the order of `jobs`.
+    """
+    workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+
+    def call(arguments):
+        result = jax.tree_util.tree_map(np.asarray, function(*arguments))
+        if progress is not None:
+            progress(1)
+        return result
+
+    if workers == 1:
+        return [call(arguments) for arguments in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(call, jobs))

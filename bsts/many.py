@@ -1,0 +1,539 @@
+"""Many series at once: `fit_many` and the `Fits` collection it returns.
+
+`fit_many` splits a long frame into series (`bsts.panel`), pads each to a bucket length,
+and runs one compiled program per model structure and bucket over all of them
+(`bsts.batch`), on the local cores or on a Dask cluster. Each series is fitted exactly as
+`bsts.fit` with the same seed fits it alone: the same keys, the same program, so the
+result does not depend on the batch, the bucket or the backend.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from bsts import _arviz
+from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
+from bsts.components import Component
+from bsts.data import SeriesData
+from bsts.forecast import Forecast, assemble_forecast
+from bsts.inference import (
+    METHODS,
+    Posterior,
+    nest_parameters,
+    posterior_from_runs,
+    program_for,
+    series_jobs,
+)
+from bsts.model import OBSERVATION_WEIGHTS, Model
+from bsts.panel import prepare_panel
+
+__all__ = ["BACKENDS", "Fits", "ManyForecast", "fit_many"]
+
+BACKENDS = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class Fits(Mapping):
+    """The posteriors of a collection of series, by id.
+
+    `fits[id]` is an ordinary `Posterior`. `bsts.forecast(fits, horizon=...)` forecasts
+    every series.
+
+    Attributes:
+        model: the model every series was fitted with.
+        method: "nuts", "svi" or "map".
+        posteriors: id to `Posterior`, in the order of the frame.
+        skipped: series left out with `errors="skip"`: `unique_id` and `reason`.
+        seed: the seed of the fit.
+        id_col: the id column of the frame (future frames use it too).
+        time_col: its time column (None: the index).
+    """
+
+    model: Model
+    method: str
+    posteriors: dict
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unique_id"]))
+    seed: int = 0
+    id_col: str = "unique_id"
+    time_col: str | None = "ds"
+
+    def __getitem__(self, key) -> Posterior:
+        try:
+            return self.posteriors[key]
+        except KeyError:
+            raise KeyError(f"no fitted series {key!r}") from None
+
+    def __iter__(self) -> Iterator:
+        return iter(self.posteriors)
+
+    def __len__(self) -> int:
+        return len(self.posteriors)
+
+    def __repr__(self) -> str:
+        return f"Fits({len(self)} series, method={self.method!r}, model={self.model!r})"
+
+    @property
+    def ids(self) -> list:
+        """The ids of the fitted series."""
+        return list(self.posteriors)
+
+    def summary(self, hdi_prob: float = 0.9) -> pd.DataFrame:
+        """One row per series and scalar parameter, in original units (long format).
+
+        Columns: `unique_id`, `parameter`, `mean`, `sd`, the HDI bounds, `ess_bulk`, `r_hat`
+        (ArviZ's, computed for all series at once), and the series' `divergences` and
+        `converged` flag (see `diagnostics`). With one chain, ESS and R-hat treat its two
+        halves as two chains. A MAP fit has only the mode, as `mean`. Per-step parameters
+        (Student-t mixing weights) are left out; `fits[id].summary()` has them.
+        """
+        draws = self._stacked_samples()
+        if self.method == "map":
+            return self._modes(draws)
+        frames = []
+        for name, values in draws.items():
+            table = _arviz.summary(_arviz.to_inference_data({name: values}), hdi_prob=hdi_prob)
+            per_series = len(table) // len(self)
+            table.insert(0, "parameter", _parameter_labels(name, table.index, per_series))
+            table.insert(0, "unique_id", np.repeat(np.asarray(self.ids, dtype=object), per_series))
+            frames.append(table.reset_index(drop=True))
+        out = pd.concat(frames, ignore_index=True)
+        if self.method == "svi":
+            out = out.drop(columns=["ess_bulk", "r_hat"])
+        flags = self.diagnostics(summary=out) if self.method == "nuts" else None
+        if flags is not None:
+            out = out.merge(
+                flags[["divergences", "converged"]],
+                left_on="unique_id",
+                right_index=True,
+                how="left",
+            )
+        order = {key: i for i, key in enumerate(self.ids)}
+        out = out.sort_values("unique_id", key=lambda c: c.map(order), kind="stable")
+        return out.reset_index(drop=True)
+
+    def forecast(
+        self,
+        horizon: int | None = None,
+        future: pd.DataFrame | None = None,
+        seed: int = 0,
+        num_samples: int | None = None,
+        workers: int | None = None,
+    ) -> ManyForecast:
+        """Forecast every series; `bsts.forecast(fits, ...)` calls this.
+
+        Each series' forecast equals `bsts.forecast(fits[id], ...)` with the same seed;
+        the per-draw predictive is compiled once per bucket of extended lengths.
+
+        Args:
+            horizon: future steps per series.
+            future: a long frame of future covariates (id and time columns as in the
+                fit, one row per series and future step); required with covariates.
+            seed: random seed.
+            num_samples: posterior draws to use per series (default all).
+            workers: local threads (default: one per core).
+
+        Returns:
+            A `ManyForecast`.
+
+        Raises:
+            ValueError: bad horizon, or a series without its future rows.
+        """
+        futures = self._future_frames(future)
+        prepared = {}
+        for key in self.ids:
+            post = self[key]
+            try:
+                prepared[key] = post.series.extend(horizon, futures.get(key))
+            except ValueError as error:
+                raise ValueError(f"series {key!r}: {error}") from error
+        buckets: dict[tuple, list] = {}
+        for key, extended in prepared.items():
+            length = padded_length(self.model, extended.num_timesteps)
+            steps = extended.num_timesteps - self[key].series.num_timesteps
+            buckets.setdefault((length, extended.regular, steps), []).append(key)
+        key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
+        forecasts = {}
+        for (length, regular, steps), members in buckets.items():
+            program = Program("forecast", length, regular, (("horizon", steps),))
+            jobs = [
+                (key_states, *self._forecast_arguments(key, prepared[key], length, num_samples))
+                for key in members
+            ]
+            function = compiled(self.model, program, *jobs[0])
+            outputs = run_series(function, jobs, workers=workers)
+            for key, (signal, means, variances) in zip(members, outputs, strict=True):
+                forecasts[key] = assemble_forecast(
+                    self[key], prepared[key], key_noise, signal, means, variances
+                )
+        return ManyForecast({key: forecasts[key] for key in self.ids})
+
+    def _future_frames(self, future) -> dict:
+        if future is None:
+            return {}
+        if not isinstance(future, pd.DataFrame) or self.id_col not in future.columns:
+            raise ValueError(
+                f"future must be a long DataFrame with the id column {self.id_col!r}, one row "
+                "per series and future step"
+            )
+        out = {}
+        for key, rows in future.groupby(self.id_col, sort=False):
+            rows = rows.drop(columns=self.id_col)
+            out[key] = rows.set_index(self.time_col) if self.time_col is not None else rows
+        missing = [key for key in self.ids if key not in out]
+        if missing:
+            raise ValueError(f"future has no rows for series {missing[:5]}")
+        return out
+
+    def _forecast_arguments(self, key, extended: SeriesData, length: int, num_samples):
+        """The draws (nested, standardised) and padded arrays of one series' forecast."""
+        post = self[key]
+        total = post.num_chains * post.num_draws
+        count = total if num_samples is None else min(int(num_samples), total)
+        flat = {name: value[:count] for name, value in post.flat_draws().items()}
+        if OBSERVATION_WEIGHTS in flat:
+            # Weights past the data only set the (unused) variance of the missing steps.
+            weights = flat[OBSERVATION_WEIGHTS]
+            fill = np.ones((count, length - weights.shape[-1]), weights.dtype)
+            flat[OBSERVATION_WEIGHTS] = np.concatenate([weights, fill], axis=-1)
+        params = nest_parameters(self.model, flat)
+        arrays = padded_arrays(extended, self.model.inputs(extended), length)
+        arrays["length"] = jnp.asarray(post.series.num_timesteps, jnp.int32)
+        return params, arrays
+
+    def diagnostics(
+        self,
+        max_r_hat: float = 1.05,
+        min_ess: float = 100.0,
+        summary: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Per series: divergences, the worst R-hat and ESS, and whether it converged.
+
+        A NUTS fit counts as converged when it has no divergent transition, every R-hat
+        is at most `max_r_hat` and every bulk ESS at least `min_ess`. Series that did not
+        converge are listed, never dropped: refit them with more warm-up or a higher
+        `target_accept_prob`.
+
+        Returns:
+            A DataFrame indexed by series id: `divergences`, `max_r_hat`, `min_ess_bulk`,
+            `converged`.
+
+        Raises:
+            ValueError: the fit is not NUTS (SVI and MAP have no such diagnostics).
+        """
+        if self.method != "nuts":
+            raise ValueError(f"diagnostics need NUTS draws; this fit used {self.method!r}")
+        table = self.summary() if summary is None else summary
+        grouped = table.groupby("unique_id", sort=False)
+        out = pd.DataFrame(
+            {
+                "divergences": [int(self[key].sample_stats["diverging"].sum()) for key in self.ids],
+                "max_r_hat": grouped["r_hat"].max().reindex(self.ids).to_numpy(),
+                "min_ess_bulk": grouped["ess_bulk"].min().reindex(self.ids).to_numpy(),
+            },
+            index=pd.Index(self.ids, name="unique_id"),
+        )
+        out["converged"] = (
+            (out["divergences"] == 0)
+            & (out["max_r_hat"] <= max_r_hat)
+            & (out["min_ess_bulk"] >= min_ess)
+        )
+        return out
+
+    def _modes(self, draws: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The MAP table: one mode per series and scalar parameter."""
+        frames = []
+        for name, values in draws.items():
+            modes = values[0, 0].reshape(len(self), -1)
+            per_series = modes.shape[1]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "unique_id": np.repeat(np.asarray(self.ids, dtype=object), per_series),
+                        "parameter": _parameter_labels(name, range(modes.size), per_series),
+                        "mean": modes.ravel(),
+                        "order": np.repeat(np.arange(len(self)), per_series),
+                    }
+                )
+            )
+        out = pd.concat(frames, ignore_index=True).sort_values("order", kind="stable")
+        return out.drop(columns="order").reset_index(drop=True)
+
+    def _stacked_samples(self) -> dict[str, np.ndarray]:
+        """Each parameter's draws for all series: `(chains', draws', series, ...)`."""
+        per_series = [self[key].samples for key in self.ids]
+        out = {}
+        for name in per_series[0]:
+            if name == OBSERVATION_WEIGHTS:
+                continue
+            values = np.stack([samples[name] for samples in per_series], axis=2)
+            chains, draws = values.shape[:2]
+            if chains == 1 and self.method != "map" and draws >= 8:
+                half = draws // 2
+                values = values[:, : 2 * half].reshape(2, half, *values.shape[2:])
+            out[name] = values
+        return out
+
+
+@dataclass(frozen=True)
+class ManyForecast(Mapping):
+    """The forecasts of a collection of series, by id; `fc[id]` is a `Forecast`."""
+
+    forecasts: dict
+
+    def __getitem__(self, key) -> Forecast:
+        try:
+            return self.forecasts[key]
+        except KeyError:
+            raise KeyError(f"no forecast for series {key!r}") from None
+
+    def __iter__(self) -> Iterator:
+        return iter(self.forecasts)
+
+    def __len__(self) -> int:
+        return len(self.forecasts)
+
+    @property
+    def ids(self) -> list:
+        """The ids of the forecast series."""
+        return list(self.forecasts)
+
+    def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
+        """Long format: `unique_id`, `time`, `mean`, `median`, `lower`, `upper`."""
+        frames = []
+        for key, prediction in self.forecasts.items():
+            table = prediction.to_pandas(interval=interval)
+            table.index.name = "time"
+            table = table.reset_index()
+            table.insert(0, "unique_id", key)
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+
+def _parameter_labels(name: str, labels, per_series: int) -> list[str]:
+    """`name` for a scalar parameter, `name[k]` for the elements of a vector one."""
+    if per_series == 1:
+        return [name] * len(labels)
+    return [f"{name}[{k}]" for _ in range(len(labels) // per_series) for k in range(per_series)]
+
+
+def _as_model(model) -> Model:
+    if isinstance(model, Component):
+        return Model([model])
+    if isinstance(model, Model):
+        return model
+    raise ValueError(f"model must be a bsts Model or component, got {type(model).__name__}")
+
+
+def _count(value, what: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{what} must be a {kind} integer, got {value!r}")
+    return int(value)
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="series")
+    return bar.update, bar.close
+
+
+def fit_many(
+    model,
+    frame: pd.DataFrame,
+    *,
+    id_col: str = "unique_id",
+    time_col: str | None = "ds",
+    target: str = "y",
+    method: str = "nuts",
+    num_warmup: int = 500,
+    num_samples: int = 500,
+    num_chains: int = 2,
+    num_steps: int = 2000,
+    guide: str = "normal",
+    learning_rate: float = 0.01,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+    dense_mass: bool = False,
+    seed: int = 0,
+    errors: str = "raise",
+    backend: str = "local",
+    workers: int | None = None,
+    progress_bar: bool | None = None,
+) -> Fits:
+    """Fit one structural model to every series of a long frame.
+
+    Each series is fitted as `bsts.fit(model, series, method=..., seed=seed)` would fit
+    it, but the programs are compiled once per model structure and bucket of lengths, not
+    once per series, and the series run side by side.
+
+    Args:
+        model: a `Model` or a single component.
+        frame: long format: one row per (series, time), e.g. columns `unique_id, ds, y`,
+            plus the covariate columns the model's components name. NaN targets (or
+            missing rows of a regular calendar) are missing data.
+        id_col: the column naming the series.
+        time_col: the time column; None means the frame's index is the time.
+        target: the target column.
+        method: "nuts", "svi" or "map" (the posterior mode, by BFGS).
+        num_warmup: NUTS warm-up iterations per chain.
+        num_samples: NUTS draws per chain, or draws from the SVI guide.
+        num_chains: NUTS chains per series.
+        num_steps: SVI steps, or the most BFGS iterations for MAP.
+        guide: SVI guide: "normal", "multivariate_normal" or "low_rank".
+        learning_rate: Adam step size for SVI.
+        target_accept_prob: NUTS's target acceptance probability.
+        max_tree_depth: NUTS's largest tree is `2**max_tree_depth` steps.
+        dense_mass: adapt a dense mass matrix (NUTS).
+        seed: random seed; each series gets the keys `bsts.fit` would give it.
+        errors: "raise" (default): a bad series raises an error naming it; "skip": bad
+            series are left out and listed, with the reason, in `Fits.skipped`.
+        backend: "local" (the machine's cores) or "dask" (the current
+            `dask.distributed` Client, else a new LocalCluster; `pip install "bsts[dask]"`).
+        workers: local threads (default: one per core).
+        progress_bar: a bar over series; default: only when writing to a terminal.
+
+    Returns:
+        The `Fits`.
+
+    Raises:
+        ValueError: bad options, a bad frame, or (with `errors="raise"`) a bad series.
+    """
+    model = _as_model(model)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if guide not in GUIDES:
+        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model.network_param_sites():
+        raise ValueError(
+            "fit_many does not fit point-estimated networks (their SVI stage is per series); "
+            "use bayesian=True networks, or bsts.fit for each series"
+        )
+    num_samples = _count(num_samples, "num_samples")
+    num_steps = _count(num_steps, "num_steps")
+    settings = {
+        "nuts": {
+            "num_warmup": _count(num_warmup, "num_warmup", minimum=0),
+            "num_samples": num_samples,
+            "target_accept_prob": float(target_accept_prob),
+            "max_tree_depth": _count(max_tree_depth, "max_tree_depth"),
+            "dense_mass": bool(dense_mass),
+            "progress_chains": 0,
+        },
+        "map": {"num_steps": num_steps},
+        "svi": {
+            "num_steps": num_steps,
+            "num_samples": num_samples,
+            "guide": guide,
+            "learning_rate": float(learning_rate),
+        },
+    }[method]
+    if not 0.0 < float(target_accept_prob) < 1.0:
+        raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
+    num_chains = _count(num_chains, "num_chains") if method == "nuts" else 1
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
+
+    panel = prepare_panel(
+        frame,
+        id_col=id_col,
+        time_col=time_col,
+        target=target,
+        covariates=model.covariate_columns,
+        errors=errors,
+        check=model.inputs,
+    )
+    buckets: dict[tuple[int, bool], list[int]] = {}
+    for i, series in enumerate(panel.series):
+        length = padded_length(model, series.num_timesteps)
+        buckets.setdefault((length, series.regular), []).append(i)
+
+    update, close = _progress(len(panel.series) * num_chains, progress_bar)
+    results: dict[int, list] = {}
+    try:
+        for (length, regular), members in buckets.items():
+            program = program_for(method, length, regular, settings)
+            jobs, owners = [], []
+            for i in members:
+                series = panel.series[i]
+                arrays = padded_arrays(series, model.inputs(series), length)
+                for job in series_jobs(method, arrays, seed, num_chains):
+                    jobs.append(job)
+                    owners.append(i)
+            outputs = _run(backend, model, program, jobs, workers, update)
+            for i, output in zip(owners, outputs, strict=True):
+                results.setdefault(i, []).append(output)
+    finally:
+        close()
+
+    posteriors = {
+        key: posterior_from_runs(model, series, method, results[i], seed)
+        for i, (key, series) in enumerate(zip(panel.ids, panel.series, strict=True))
+    }
+    fits = Fits(model, method, posteriors, panel.skipped, seed, id_col, time_col)
+    if len(panel.skipped):
+        warnings.warn(
+            f"{len(panel.skipped)} series skipped (see fits.skipped for why): "
+            f"{list(panel.skipped['unique_id'][:5])}",
+            stacklevel=2,
+        )
+    return fits
+
+
+def _run(backend: str, model: Model, program: Program, jobs: list, workers, update) -> list:
+    if backend == "local":
+        function = compiled(model, program, *jobs[0])
+        return run_series(function, jobs, workers=workers, progress=update)
+    return _run_dask(model, program, jobs, update)
+
+
+def _run_shard(model: Model, program: Program, jobs: list, x64: bool) -> list:
+    """On a Dask worker: compile once (cached in the worker), then run the shard.
+
+    The worker takes the client's float precision, so that its results equal local ones.
+    """
+    with jax.enable_x64(x64):
+        function = compiled(model, program, *jobs[0])
+        return run_series(function, jobs)
+
+
+def _run_dask(model: Model, program: Program, jobs: list, update) -> list:
+    try:
+        from distributed import Client, LocalCluster, as_completed, get_client
+    except ImportError as error:
+        raise ValueError(
+            'backend="dask" needs dask.distributed: pip install "bsts[dask]"'
+        ) from error
+    try:
+        client = get_client()
+    except ValueError:
+        client = Client(LocalCluster(processes=True))
+    workers = max(1, len(client.scheduler_info()["workers"]))
+    size = max(1, math.ceil(len(jobs) / (4 * workers)))
+    shards = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    shipped = [jax.tree_util.tree_map(np.asarray, shard) for shard in shards]
+    model_future = client.scatter(model, broadcast=True)
+    x64 = bool(jax.config.jax_enable_x64)
+    futures = [
+        client.submit(_run_shard, model_future, program, shard, x64, pure=False)
+        for shard in shipped
+    ]
+    done = {}
+    for future in as_completed(futures):
+        done[future] = future.result()
+        if update is not None:
+            update(len(done[future]))
+    return [item for future in futures for item in done[future]]

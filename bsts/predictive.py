@@ -1,0 +1,57 @@
+"""One posterior draw's predictive of future steps, from any point of a padded series.
+
+The data are the steps before `start`; from there on the series is missing, so the Kalman
+filter's predicted moments at the next `horizon` steps are the exact Normal predictive of
+the signal plus observation noise given the data, and the simulation smoother draws the
+signal's path there ("filter to the end, then simulate forward"). `start` may be traced, so
+one compiled program serves series of any length within a padded bucket (`bsts.batch`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from bsts.kalman import StateSpace, kalman_filter, sample_states
+
+__all__ = ["future_predictive"]
+
+
+def future_predictive(
+    key: PRNGKeyArray,
+    ssm: StateSpace,
+    y: Float[Array, " T"],
+    start: Int[Array, ""] | int,
+    horizon: int,
+) -> tuple[Float[Array, " h"], Float[Array, " h"], Float[Array, " h"]]:
+    """Predictive of steps `start, ..., start + horizon - 1` for one draw.
+
+    Args:
+        key: PRNG key of the simulation smoother.
+        ssm: the draw's state-space model over the whole (extended) series.
+        y: the series, NaN from `start` on.
+        start: the first future step.
+        horizon: the number of future steps.
+
+    Returns:
+        `(signal, mean, var)`, each `(horizon,)`: a simulated path of the signal
+        (everything but observation noise), and the predictive mean and variance of the
+        observations (noise included).
+    """
+    T = y.shape[0]
+    filtered = kalman_filter(ssm, y)
+    states = sample_states(key, ssm, y, num_samples=1, filtered=filtered)[0]
+    H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+    offset = jnp.broadcast_to(ssm.observation_offset, (T,))
+    noise_var = jnp.broadcast_to(ssm.observation_var, (T,))
+
+    def ahead(values):
+        return jax.lax.dynamic_slice_in_dim(values, start, horizon, axis=0)
+
+    H, offset, noise_var = ahead(H), ahead(offset), ahead(noise_var)
+    state_mean, state_cov = ahead(filtered.predicted_mean), ahead(filtered.predicted_cov)
+    signal = jnp.einsum("ti,ti->t", ahead(states), H) + offset
+    mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
+    var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
+    return signal, mean, var

@@ -1,0 +1,252 @@
+"""`bsts.fit_many`: one compiled program per structure and bucket, exact padding, long output.
+
+Every series here is 25-32 steps long, so that the NUTS and MAP programs are compiled once
+for the module (bucket 32) and reused by the tests that follow.
+"""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+from numpyro.infer.util import log_density
+
+import bsts
+from bsts import batch
+from bsts.data import prepare_series
+
+MODEL = bsts.LocalLevel() + bsts.Seasonal(4)
+LENGTHS = {"a": 25, "b": 29, "c": 32, "d": 27}
+NUTS = {"num_warmup": 40, "num_samples": 40, "num_chains": 1}
+
+
+def _series(rng, n, start="2000-01"):
+    t = np.arange(n)
+    y = 50 + np.cumsum(rng.normal(scale=0.5, size=n)) + 3 * np.sin(2 * np.pi * t / 4)
+    return pd.Series(y + rng.normal(scale=0.3, size=n), pd.date_range(start, periods=n, freq="MS"))
+
+
+@pytest.fixture(scope="module")
+def frame():
+    rng = np.random.default_rng(7)
+    rows = []
+    for key, n in LENGTHS.items():
+        series = _series(rng, n, start=f"{2000 + len(rows)}-03")
+        rows.append(pd.DataFrame({"unique_id": key, "ds": series.index, "y": series.values}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _one(frame, key):
+    rows = frame[frame["unique_id"] == key]
+    return pd.Series(rows["y"].to_numpy(), index=pd.DatetimeIndex(rows["ds"]))
+
+
+@pytest.fixture(scope="module")
+def map_fits(frame):
+    return bsts.fit_many(MODEL, frame, method="map", seed=3)
+
+
+@pytest.fixture(scope="module")
+def nuts_fits(frame):
+    return bsts.fit_many(MODEL, frame, method="nuts", seed=5, **NUTS)
+
+
+def test_map_equals_a_loop_of_fit(frame, map_fits):
+    assert map_fits.ids == list(LENGTHS)
+    for key in LENGTHS:
+        alone = bsts.fit(MODEL, _one(frame, key), method="map", seed=3)
+        batched = map_fits[key]
+        assert batched.series.num_timesteps == LENGTHS[key]
+        for site, value in alone.draws.items():
+            np.testing.assert_array_equal(batched.draws[site], value, err_msg=f"{key} {site}")
+
+
+def test_nuts_equals_a_loop_of_fit(frame, nuts_fits):
+    # The same compiled chain with the same keys: equal draws, not only equal in law.
+    for key in ("a", "c"):
+        alone = bsts.fit(MODEL, _one(frame, key), seed=5, **NUTS)
+        for site, value in alone.draws.items():
+            np.testing.assert_array_equal(nuts_fits[key].draws[site], value)
+        np.testing.assert_array_equal(
+            nuts_fits[key].sample_stats["diverging"], alone.sample_stats["diverging"]
+        )
+
+
+def test_one_compilation_for_a_bucket_and_for_later_fits(frame):
+    batch.clear_cache()
+    batch.trace_counts.clear()
+    bsts.fit_many(MODEL, frame, method="map", seed=0)
+    assert batch.trace_counts["map"] == 1  # four lengths, one bucket
+    # A single fit of the same structure, from a model rebuilt by value, compiles nothing.
+    rebuilt = bsts.LocalLevel() + bsts.Seasonal(4)
+    bsts.fit(rebuilt, _one(frame, "b").iloc[:26], method="map", seed=1)
+    assert batch.trace_counts["map"] == 1
+    bsts.fit(bsts.LocalLevel() + bsts.Seasonal(3), _one(frame, "b"), method="map")
+    assert batch.trace_counts["map"] == 2
+
+
+@pytest.mark.parametrize("length", [32, 48, 96])
+def test_padding_is_exact(frame, length):
+    """Log density and gradient of a padded series equal those of the series alone."""
+    series = prepare_series(_one(frame, "b"), None, [])
+    inputs = MODEL.inputs(series)
+    params = {
+        "observation.scale": jnp.asarray(0.3),
+        "level.scale": jnp.asarray(0.2),
+        "seasonal.scale": jnp.asarray(0.05),
+    }
+
+    def alone(p):
+        return log_density(MODEL, (inputs,), {"y": jnp.asarray(series.y)}, p)[0]
+
+    arrays = batch.padded_arrays(series, inputs, length)
+
+    @jax.jit
+    def padded(p, arrays):
+        padded_inputs = batch._inputs(arrays, True, length)
+        return log_density(MODEL, (padded_inputs,), {"y": arrays["y"]}, p)[0]
+
+    expected, expected_grad = jax.value_and_grad(alone)(params)
+    value, grad = jax.value_and_grad(padded)(params, arrays)
+    np.testing.assert_allclose(float(value), float(expected), rtol=1e-10)
+    for site in params:
+        np.testing.assert_allclose(float(grad[site]), float(expected_grad[site]), rtol=1e-8)
+
+
+def test_a_series_alone_equals_it_padded_among_longer_ones(frame, map_fits):
+    rng = np.random.default_rng(11)
+    long = _series(rng, 60)
+    wider = pd.concat(
+        [
+            frame[frame["unique_id"] == "b"],
+            pd.DataFrame({"unique_id": "long", "ds": long.index, "y": long.values}),
+        ]
+    )
+    # "b" now shares the frame with a 60-step series; it still runs in its own bucket
+    # program and gives the same mode.
+    fits = bsts.fit_many(MODEL, wider, method="map", seed=3)
+    for site, value in map_fits["b"].draws.items():
+        np.testing.assert_array_equal(fits["b"].draws[site], value)
+
+
+def test_the_frame_is_not_modified(frame):
+    before = frame.copy(deep=True)
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    kept = shuffled.copy(deep=True)
+    fits = bsts.fit_many(MODEL, shuffled, method="map", seed=3)
+    pd.testing.assert_frame_equal(frame, before)
+    pd.testing.assert_frame_equal(shuffled, kept)
+    assert sorted(fits.ids) == sorted(LENGTHS)
+
+
+def test_bad_series_raise_with_their_id_or_are_skipped(frame):
+    bad = frame.copy()
+    bad.loc[bad["unique_id"] == "b", "y"] = 1.0  # constant
+    with pytest.raises(ValueError, match=r"series 'b': the target 'y' is constant"):
+        bsts.fit_many(MODEL, bad, method="map")
+    with pytest.warns(UserWarning, match="1 series skipped"):
+        fits = bsts.fit_many(MODEL, bad, method="map", errors="skip")
+    assert fits.ids == ["a", "c", "d"]
+    assert list(fits.skipped["unique_id"]) == ["b"]
+    assert "constant" in fits.skipped["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "hmc"}, "unknown method 'hmc'"),
+        ({"backend": "spark"}, "unknown backend 'spark'"),
+        ({"errors": "ignore"}, "errors must be one of raise, skip"),
+        ({"target": "sales"}, r"column\(s\) \['sales'\] not in the frame"),
+        ({"num_samples": 0}, "num_samples must be a positive integer"),
+    ],
+)
+def test_bad_options(frame, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bsts.fit_many(MODEL, frame, **{"method": "map", **kwargs})
+
+
+def test_missing_rows_become_gaps_on_the_calendar(frame):
+    holed = frame.drop(index=frame.index[(frame["unique_id"] == "a")][[5, 6]])
+    fits = bsts.fit_many(MODEL, holed, method="map")
+    series = fits["a"].series
+    assert series.regular and series.num_timesteps == LENGTHS["a"]
+    assert np.isnan(series.y[[5, 6]]).all()
+
+
+def test_summary_is_long_and_flags_convergence(nuts_fits):
+    table = nuts_fits.summary()
+    assert list(table.columns[:2]) == ["unique_id", "parameter"]
+    assert {"mean", "sd", "ess_bulk", "r_hat", "divergences", "converged"} <= set(table.columns)
+    assert len(table) == len(LENGTHS) * 3
+    assert list(table["unique_id"].unique()) == list(LENGTHS)
+    diagnostics = nuts_fits.diagnostics()
+    assert list(diagnostics.index) == list(LENGTHS)
+    # 40 draws cannot reach an ESS of 100: every series is flagged, none hidden.
+    assert not diagnostics["converged"].any()
+    assert diagnostics["converged"].dtype == bool
+    relaxed = nuts_fits.diagnostics(max_r_hat=10.0, min_ess=1.0)
+    assert relaxed["converged"].sum() == (relaxed["divergences"] == 0).sum()
+
+
+def test_map_summary_has_the_modes(map_fits):
+    table = map_fits.summary()
+    assert list(table.columns) == ["unique_id", "parameter", "mean"]
+    row = table[(table["unique_id"] == "c") & (table["parameter"] == "level.scale")]
+    np.testing.assert_allclose(
+        row["mean"].iloc[0], map_fits["c"].samples["level.scale"][0, 0], rtol=1e-12
+    )
+
+
+def test_forecast_is_long_and_equals_each_series_forecast(map_fits):
+    forecasts = bsts.forecast(map_fits, horizon=5, seed=2)
+    table = forecasts.to_pandas(interval=0.95)
+    assert list(table.columns) == ["unique_id", "time", "mean", "median", "lower", "upper"]
+    assert len(table) == 5 * len(LENGTHS)
+    for key in ("a", "d"):
+        alone = bsts.forecast(map_fits[key], horizon=5, seed=2)
+        # The same keys; only the padded filter's round-off differs.
+        np.testing.assert_allclose(forecasts[key].draws, alone.draws, rtol=1e-12)
+        np.testing.assert_allclose(forecasts[key].mean(), alone.mean(), rtol=1e-12)
+        rows = table[table["unique_id"] == key]
+        assert list(rows["time"]) == list(alone.index)
+
+
+def test_covariates_and_a_future_frame():
+    rng = np.random.default_rng(3)
+    rows, future = [], []
+    for key, n in (("x", 26), ("z", 30)):
+        t = pd.date_range("2010-01", periods=n + 4, freq="MS")
+        price = rng.normal(size=n + 4)
+        y = 20 + np.cumsum(rng.normal(scale=0.3, size=n + 4)) - 2.0 * price
+        rows.append(pd.DataFrame({"id": key, "t": t[:n], "sales": y[:n], "price": price[:n]}))
+        future.append(pd.DataFrame({"id": key, "t": t[n:], "price": price[n:]}))
+    frame, future = pd.concat(rows), pd.concat(future)
+    model = bsts.LocalLevel() + bsts.Regression(["price"])
+    fits = bsts.fit_many(model, frame, id_col="id", time_col="t", target="sales", method="map")
+    assert fits["x"].samples["regression.coefficients"].ravel()[0] < 0
+    forecasts = bsts.forecast(fits, future=future, seed=0)
+    assert len(forecasts.to_pandas()) == 8
+    with pytest.raises(ValueError, match=r"future has no rows for series \['z'\]"):
+        bsts.forecast(fits, future=future[future["id"] == "x"])
+
+
+def test_dask_backend_equals_local(frame, map_fits):
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cluster's own start-up chatter
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = distributed.Client(cluster)
+    try:
+        fits = bsts.fit_many(MODEL, frame, method="map", seed=3, backend="dask")
+    finally:
+        client.close()
+        cluster.close()
+    assert fits.ids == map_fits.ids
+    for key in fits.ids:
+        for site, value in map_fits[key].draws.items():
+            np.testing.assert_array_equal(fits[key].draws[site], value)
