@@ -46,6 +46,7 @@ __all__ = [
     "GUIDES",
     "Program",
     "bucket_length",
+    "compile_all",
     "compiled",
     "padded_arrays",
     "padded_length",
@@ -330,6 +331,22 @@ def compiled(model: Model, program: Program, *example) -> Callable:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (model, function)
     return function
+
+
+def compile_all(requests: Sequence[tuple], workers: int | None = None) -> None:
+    """Compile several programs side by side (XLA compiles each on one thread).
+
+    Args:
+        requests: `(model, program, example arguments)` triples, as for `compiled`.
+        workers: threads (default: the machine's cores).
+    """
+    workers = max(1, min(len(requests), workers or os.cpu_count() or 1))
+    if workers == 1:
+        for model, program, example in requests:
+            compiled(model, program, *example)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda request: compiled(request[0], request[1], *request[2]), requests))
 
 
 def clear_cache() -> None:

@@ -2,10 +2,10 @@
 
 Forecasting appends the horizon to the series as missing steps. For each posterior draw the
 Kalman filter over the extended series gives the exact Normal predictive of every future
-step (the posterior predictive is their mixture), and the simulation smoother draws the
-states of the whole extended series given the data, which is exactly "filter to the end,
-then simulate forward", to which the observation equation adds noise. Decomposition uses
-the same state draws over the observed span.
+step (the posterior predictive is their mixture), and a path of the future states is drawn
+by "filter to the end, then simulate forward" (`bsts.predictive`), to which the
+observation model adds noise. Decomposition draws the states over the observed span with
+the simulation smoother.
 """
 
 from __future__ import annotations

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from bsts import _arviz
-from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
+from bsts.batch import (
+    GUIDES,
+    Program,
+    compile_all,
+    compiled,
+    padded_arrays,
+    padded_length,
+    run_series,
+)
 from bsts.components import Component
 from bsts.data import SeriesData
 from bsts.forecast import Forecast, assemble_forecast
@@ -126,7 +134,6 @@ class Fits(Mapping):
         future: pd.DataFrame | None = None,
         seed: int = 0,
         num_samples: int | None = None,
-        workers: int | None = None,
     ) -> ManyForecast:
         """Forecast every series; `bsts.forecast(fits, ...)` calls this.
 
@@ -139,7 +146,6 @@ class Fits(Mapping):
                 fit, one row per series and future step); required with covariates.
             seed: random seed.
             num_samples: posterior draws to use per series (default all).
-            workers: local threads (default: one per core).
 
         Returns:
             A `ManyForecast`.
@@ -161,15 +167,21 @@ class Fits(Mapping):
             steps = extended.num_timesteps - self[key].series.num_timesteps
             buckets.setdefault((length, extended.regular, steps), []).append(key)
         key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
-        forecasts = {}
+        plans = []
         for (length, regular, steps), members in buckets.items():
             program = Program("forecast", length, regular, (("horizon", steps),))
             jobs = [
                 (key_states, *self._forecast_arguments(key, prepared[key], length, num_samples))
                 for key in members
             ]
+            plans.append((program, jobs, members))
+        compile_all([(self.model, program, jobs[0]) for program, jobs, _ in plans])
+        forecasts = {}
+        for program, jobs, members in plans:
             function = compiled(self.model, program, *jobs[0])
-            outputs = run_series(function, jobs, workers=workers)
+            # One series at a time: two executions of this program from different threads
+            # have deadlocked XLA's CPU runtime (its LAPACK calls), and a forecast is cheap.
+            outputs = run_series(function, jobs, workers=1)
             for key, (signal, means, variances) in zip(members, outputs, strict=True):
                 forecasts[key] = assemble_forecast(
                     self[key], prepared[key], key_noise, signal, means, variances
@@ -461,18 +473,25 @@ def fit_many(
         length = padded_length(model, series.num_timesteps)
         buckets.setdefault((length, series.regular), []).append(i)
 
+    plans = []
+    for (length, regular), members in buckets.items():
+        program = program_for(method, length, regular, settings)
+        jobs, owners = [], []
+        for i in members:
+            series = panel.series[i]
+            arrays = padded_arrays(series, model.inputs(series), length)
+            for job in series_jobs(method, arrays, seed, num_chains):
+                jobs.append(job)
+                owners.append(i)
+        plans.append((program, jobs, owners))
+    if backend == "local":
+        # Compiling is single-threaded: the buckets' programs compile side by side.
+        compile_all([(model, program, jobs[0]) for program, jobs, _ in plans], workers)
+
     update, close = _progress(len(panel.series) * num_chains, progress_bar)
     results: dict[int, list] = {}
     try:
-        for (length, regular), members in buckets.items():
-            program = program_for(method, length, regular, settings)
-            jobs, owners = [], []
-            for i in members:
-                series = panel.series[i]
-                arrays = padded_arrays(series, model.inputs(series), length)
-                for job in series_jobs(method, arrays, seed, num_chains):
-                    jobs.append(job)
-                    owners.append(i)
+        for program, jobs, owners in plans:
             outputs = _run(backend, model, program, jobs, workers, update)
             for i, output in zip(owners, outputs, strict=True):
                 results.setdefault(i, []).append(output)

@@ -1,10 +1,13 @@
-"""One posterior draw's predictive of future steps, from any point of a padded series.
+r"""One posterior draw's predictive of future steps, from any point of a padded series.
 
 The data are the steps before `start`; from there on the series is missing, so the Kalman
 filter's predicted moments at the next `horizon` steps are the exact Normal predictive of
-the signal plus observation noise given the data, and the simulation smoother draws the
-signal's path there ("filter to the end, then simulate forward"). `start` may be traced, so
-one compiled program serves series of any length within a padded bucket (`bsts.batch`).
+the signal plus observation noise given the data. A path of the signal there is drawn by
+filtering to the end and simulating forward: the state at `start` from the filter's
+predictive $p(x_{start} \mid y_{<start})$, then the transition equation over the horizon,
+which is the joint law of the future states given the data (no backward pass over the
+history is needed). `start` may be traced, so one compiled program serves series of any
+length within a padded bucket (`bsts.batch`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from bsts.kalman import StateSpace, kalman_filter, sample_states
+from bsts.kalman import StateSpace, kalman_filter, simulate
 
 __all__ = ["future_predictive"]
 
@@ -41,7 +44,6 @@ def future_predictive(
     """
     T = y.shape[0]
     filtered = kalman_filter(ssm, y)
-    states = sample_states(key, ssm, y, num_samples=1, filtered=filtered)[0]
     H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
     offset = jnp.broadcast_to(ssm.observation_offset, (T,))
     noise_var = jnp.broadcast_to(ssm.observation_var, (T,))
@@ -51,7 +53,24 @@ def future_predictive(
 
     H, offset, noise_var = ahead(H), ahead(offset), ahead(noise_var)
     state_mean, state_cov = ahead(filtered.predicted_mean), ahead(filtered.predicted_cov)
-    signal = jnp.einsum("ti,ti->t", ahead(states), H) + offset
+    future = ssm.replace(
+        transition_matrix=_ahead_if_varying(ssm.transition_matrix, 3, start, horizon),
+        transition_cov=_ahead_if_varying(ssm.transition_cov, 3, start, horizon),
+        observation_matrix=H,
+        observation_offset=offset,
+        observation_var=noise_var,
+        initial_mean=state_mean[0],
+        initial_cov=state_cov[0],
+    )
+    states, _ = simulate(key, future, horizon)
+    signal = jnp.einsum("ti,ti->t", states, H) + offset
     mean = jnp.einsum("ti,ti->t", H, state_mean) + offset
     var = jnp.einsum("ti,tij,tj->t", H, state_cov, H) + noise_var
     return signal, mean, var
+
+
+def _ahead_if_varying(values, varying_ndim: int, start, horizon: int):
+    """The horizon's slice of a time-varying field; a constant field as it is."""
+    if jnp.ndim(values) < varying_ndim:
+        return values
+    return jax.lax.dynamic_slice_in_dim(values, start, horizon, axis=0)
