@@ -308,6 +308,32 @@ def _signature(model: Model):
         return None
 
 
+def _cache_key(model: Model, program: Program, example) -> tuple:
+    signature = _signature(model)
+    shapes = jax.tree_util.tree_map(lambda a: (jnp.shape(a), jnp.result_type(a).str), example)
+    return (signature if signature is not None else id(model), program, str(shapes))
+
+
+def _cached(model: Model, key: tuple) -> Callable | None:
+    entry = _CACHE.get(key)
+    # Without a value signature the key holds the model's id: check it is the same model.
+    if entry is not None and (not isinstance(key[0], int) or entry[0] is model):
+        return entry[1]
+    return None
+
+
+def _store(model: Model, key: tuple, function: Callable) -> None:
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = (model, function)
+
+
+def _lower(model: Model, program: Program, example):
+    # Tracing runs NumPyro's handlers, whose stack is global to the process: never trace
+    # from two threads at once.
+    return jax.jit(_BUILDERS[program.kind](model, program)).lower(*example)
+
+
 def compiled(model: Model, program: Program, *example) -> Callable:
     """The compiled program for a model structure, from the cache or compiled now.
 
@@ -320,33 +346,36 @@ def compiled(model: Model, program: Program, *example) -> Callable:
         A compiled function of the same arguments; it is safe to call from several
         threads at once.
     """
-    signature = _signature(model)
-    shapes = jax.tree_util.tree_map(lambda a: (jnp.shape(a), jnp.result_type(a).str), example)
-    key = (signature if signature is not None else id(model), program, str(shapes))
-    entry = _CACHE.get(key)
-    if entry is not None and (signature is not None or entry[0] is model):
-        return entry[1]
-    function = jax.jit(_BUILDERS[program.kind](model, program)).lower(*example).compile()
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (model, function)
+    key = _cache_key(model, program, example)
+    function = _cached(model, key)
+    if function is None:
+        function = _lower(model, program, example).compile()
+        _store(model, key, function)
     return function
 
 
 def compile_all(requests: Sequence[tuple], workers: int | None = None) -> None:
-    """Compile several programs side by side (XLA compiles each on one thread).
+    """Compile several programs into the cache, side by side.
+
+    Tracing runs one program at a time (NumPyro's handler stack is global), but XLA then
+    compiles each on a thread of its own, which is most of the time.
 
     Args:
         requests: `(model, program, example arguments)` triples, as for `compiled`.
         workers: threads (default: the machine's cores).
     """
-    workers = max(1, min(len(requests), workers or os.cpu_count() or 1))
-    if workers == 1:
-        for model, program, example in requests:
-            compiled(model, program, *example)
+    pending = {}
+    for model, program, example in requests:
+        key = _cache_key(model, program, example)
+        if _cached(model, key) is None and key not in pending:
+            pending[key] = (model, _lower(model, program, example))
+    if not pending:
         return
+    workers = max(1, min(len(pending), workers or os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda request: compiled(request[0], request[1], *request[2]), requests))
+        functions = list(pool.map(lambda item: item[1].compile(), pending.values()))
+    for (key, (model, _)), function in zip(pending.items(), functions, strict=True):
+        _store(model, key, function)
 
 
 def clear_cache() -> None:
