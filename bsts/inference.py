@@ -32,6 +32,8 @@ from bsts.observation import OBSERVATION
 __all__ = [
     "METHODS",
     "Posterior",
+    "as_model",
+    "checked_options",
     "fit",
     "nest_parameters",
     "posterior_from_runs",
@@ -230,7 +232,42 @@ def _flag(value, what: str) -> bool:
     return bool(value)
 
 
-def _as_model(model) -> Model:
+def checked_options(
+    *,
+    num_warmup,
+    num_samples,
+    num_chains,
+    num_steps,
+    guide,
+    learning_rate,
+    target_accept_prob,
+    max_tree_depth,
+    dense_mass,
+) -> dict:
+    """The fitting options of `fit` (and `fit_many`), validated.
+
+    Raises:
+        ValueError: non-positive counts, or a NUTS option out of range.
+    """
+    return {
+        "num_samples": _positive_int(num_samples, "num_samples"),
+        "num_chains": _positive_int(num_chains, "num_chains"),
+        "num_steps": _positive_int(num_steps, "num_steps"),
+        "num_warmup": _non_negative_int(num_warmup, "num_warmup"),
+        "guide": guide,
+        "learning_rate": learning_rate,
+        "target_accept_prob": _probability(target_accept_prob, "target_accept_prob"),
+        "max_tree_depth": _positive_int(max_tree_depth, "max_tree_depth"),
+        "dense_mass": _flag(dense_mass, "dense_mass"),
+    }
+
+
+def as_model(model) -> Model:
+    """A `Model` from a model or a single component.
+
+    Raises:
+        ValueError: anything else.
+    """
     if isinstance(model, Component):
         return Model([model])
     if isinstance(model, Model):
@@ -297,18 +334,18 @@ def fit(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if guide not in GUIDES:
         raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
-    model = _as_model(model)
-    options = {
-        "num_samples": _positive_int(num_samples, "num_samples"),
-        "num_chains": _positive_int(num_chains, "num_chains"),
-        "num_steps": _positive_int(num_steps, "num_steps"),
-        "num_warmup": _non_negative_int(num_warmup, "num_warmup"),
-        "guide": guide,
-        "learning_rate": learning_rate,
-        "target_accept_prob": _probability(target_accept_prob, "target_accept_prob"),
-        "max_tree_depth": _positive_int(max_tree_depth, "max_tree_depth"),
-        "dense_mass": _flag(dense_mass, "dense_mass"),
-    }
+    model = as_model(model)
+    options = checked_options(
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        num_steps=num_steps,
+        guide=guide,
+        learning_rate=learning_rate,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
+    )
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     series = prepare_series(data, target, model.covariate_columns)

@@ -30,12 +30,13 @@ from bsts.batch import (
     padded_length,
     run_series,
 )
-from bsts.components import Component
 from bsts.data import SeriesData
 from bsts.forecast import Forecast, assemble_forecast
 from bsts.inference import (
     METHODS,
     Posterior,
+    as_model,
+    checked_options,
     nest_parameters,
     posterior_from_runs,
     program_for,
@@ -337,21 +338,6 @@ def _parameter_labels(name: str, labels, per_series: int) -> list[str]:
     return [f"{name}[{k}]" for _ in range(len(labels) // per_series) for k in range(per_series)]
 
 
-def _as_model(model) -> Model:
-    if isinstance(model, Component):
-        return Model([model])
-    if isinstance(model, Model):
-        return model
-    raise ValueError(f"model must be a bsts Model or component, got {type(model).__name__}")
-
-
-def _count(value, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        kind = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{what} must be a {kind} integer, got {value!r}")
-    return int(value)
-
-
 def _progress(total: int, enabled: bool):
     if not enabled:
         return None, lambda: None
@@ -422,7 +408,7 @@ def fit_many(
     Raises:
         ValueError: bad options, a bad frame, or (with `errors="raise"`) a bad series.
     """
-    model = _as_model(model)
+    model = as_model(model)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if guide not in GUIDES:
@@ -434,28 +420,26 @@ def fit_many(
             "fit_many does not fit point-estimated networks (their SVI stage is per series); "
             "use bayesian=True networks, or bsts.fit for each series"
         )
-    num_samples = _count(num_samples, "num_samples")
-    num_steps = _count(num_steps, "num_steps")
-    settings = {
-        "nuts": {
-            "num_warmup": _count(num_warmup, "num_warmup", minimum=0),
-            "num_samples": num_samples,
-            "target_accept_prob": float(target_accept_prob),
-            "max_tree_depth": _count(max_tree_depth, "max_tree_depth"),
-            "dense_mass": bool(dense_mass),
-            "progress_chains": 0,
-        },
-        "map": {"num_steps": num_steps},
-        "svi": {
-            "num_steps": num_steps,
-            "num_samples": num_samples,
-            "guide": guide,
-            "learning_rate": float(learning_rate),
-        },
+    options = checked_options(
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        num_steps=num_steps,
+        guide=guide,
+        learning_rate=float(learning_rate),
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+        dense_mass=dense_mass,
+    )
+    wanted = {
+        "nuts": ("num_warmup", "num_samples", "target_accept_prob", "max_tree_depth", "dense_mass"),
+        "map": ("num_steps",),
+        "svi": ("num_steps", "num_samples", "guide", "learning_rate"),
     }[method]
-    if not 0.0 < float(target_accept_prob) < 1.0:
-        raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
-    num_chains = _count(num_chains, "num_chains") if method == "nuts" else 1
+    settings = {name: options[name] for name in wanted}
+    if method == "nuts":
+        settings["progress_chains"] = 0  # fit_many's bar counts series, not iterations
+    num_chains = options["num_chains"] if method == "nuts" else 1
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
 
