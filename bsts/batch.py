@@ -32,11 +32,14 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 from jax.flatten_util import ravel_pytree
+from numpyro import handlers
+from numpyro.distributions.transforms import biject_to
 from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
-from numpyro.infer.util import constrain_fn, initialize_model, log_density
+from numpyro.infer.util import constrain_fn, log_density
 from numpyro.util import progress_bar_factory
 
 from bsts._nuts import nuts_chain
+from bsts.bfgs import minimize_bfgs
 from bsts.components import ModelInputs
 from bsts.data import SeriesData
 from bsts.model import Model
@@ -61,7 +64,6 @@ GUIDES = {
 }
 
 SMALLEST_BUCKET = 16
-BFGS_RESTARTS = 4
 
 # How often each program was traced, by kind: one per structure and bucket is the point
 # of this module, and tests count them.
@@ -184,7 +186,7 @@ def _map_program(model: Model, program: Program) -> Callable:
     max_iterations = program.option("num_steps")
 
     def run(key, arrays):
-        r"""The posterior mode: BFGS on $-\log p(\theta, y)$ over unconstrained $\theta$.
+        r"""The posterior mode: BFGS (`bsts.bfgs`) on $-\log p(\theta, y)$, unconstrained $\theta$.
 
         The objective has no Jacobian term, so the mode is that of the density of the
         parameters themselves, as with an `AutoDelta` guide. The start is the prior
@@ -193,34 +195,35 @@ def _map_program(model: Model, program: Program) -> Callable:
         trace_counts["map"] += 1
         inputs = _inputs(arrays, program.regular, program.length)
         args, kwargs = (inputs,), {"y": arrays["y"]}
-        info = initialize_model(
-            key,
-            model,
-            init_strategy=init_to_median(num_samples=15),
-            model_args=args,
-            model_kwargs=kwargs,
-        )
-        start, unravel = ravel_pytree(info.param_info.z)
+        start, unravel = ravel_pytree(_prior_median_start(key, model, args, kwargs))
 
         def objective(flat):
             params = constrain_fn(model, args, kwargs, unravel(flat))
             return -log_density(model, args, kwargs, params)[0]
 
-        def restart(_, point):
-            # BFGS stops at its first failed line search, which a poor curvature estimate
-            # causes long before the optimum (Nile: 1.7 nats short); a fresh start from
-            # the point reached resets the estimate. A non-finite result keeps the point.
-            result = jax.scipy.optimize.minimize(
-                objective, point, method="BFGS", options={"maxiter": max_iterations}
-            )
-            better = jnp.isfinite(result.fun) & (result.fun <= objective(point))
-            return jnp.where(better, result.x, point)
-
-        best = jax.lax.fori_loop(0, BFGS_RESTARTS, restart, start)
-        losses = jnp.stack([objective(start), objective(best)])
-        return info.postprocess_fn(unravel(best)), losses
+        result = minimize_bfgs(objective, start, max_evaluations=max_iterations)
+        losses = jnp.stack([result.initial_fun, result.fun])
+        mode = constrain_fn(model, args, kwargs, unravel(result.x), return_deterministic=True)
+        return mode, losses
 
     return run
+
+
+def _prior_median_start(key, model: Model, args: tuple, kwargs: dict) -> dict:
+    """Every latent site at its prior median (NumPyro's `init_to_median`), unconstrained.
+
+    One trace of the model, without its density: NumPyro's `initialize_model` would also
+    differentiate the log density at the start, which compiles the objective once more.
+    """
+    chosen = handlers.substitute(
+        handlers.seed(model, key), substitute_fn=init_to_median(num_samples=15)
+    )
+    trace = handlers.trace(chosen).get_trace(*args, **kwargs)
+    return {
+        name: biject_to(site["fn"].support).inv(site["value"])
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
 
 
 def _svi_program(model: Model, program: Program) -> Callable:

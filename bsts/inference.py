@@ -301,7 +301,7 @@ def fit(
             are those the components name). NaN in the target is missing data.
         target: the target column of a DataFrame.
         method: "nuts" (MCMC), "svi" (variational) or "map" (posterior mode, by BFGS
-            from the prior median, restarted from where it stops). With
+            from the prior median, `bsts.bfgs`). With
             point-estimated network weights (`bsts.neural`), "svi" and "map" learn them
             with the rest, and "nuts" runs two stages: SVI (with `guide`, `num_steps`,
             `learning_rate`) trains them, then NUTS samples the structural parameters
@@ -311,7 +311,7 @@ def fit(
         num_chains: NUTS chains; they share one compilation and run side by side, on a
             device each when the host exposes enough (`numpyro.set_host_device_count`),
             else from one thread each (see `bsts._nuts`).
-        num_steps: SVI steps, or the most BFGS iterations per start for MAP (Adam steps
+        num_steps: SVI steps, or the most objective evaluations of BFGS for MAP (Adam steps
             with point-estimated networks).
         guide: SVI guide: "normal" (AutoNormal), "multivariate_normal" or "low_rank".
         learning_rate: Adam step size for SVI (and MAP with point-estimated networks).
@@ -441,7 +441,7 @@ def _fit_svi(problem: _Problem, *, num_samples, num_steps, guide, learning_rate,
 def _fit_map(problem: _Problem, *, num_steps, learning_rate, **_) -> Posterior:
     """The posterior mode; one draw.
 
-    Without point-estimated networks: BFGS (at most `num_steps` iterations) from the
+    Without point-estimated networks: BFGS (at most `num_steps` evaluations) from the
     prior median, a compiled program shared with `fit_many`. With them: a point-mass
     guide optimised by Adam alongside the networks' weights.
     """

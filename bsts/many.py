@@ -388,7 +388,7 @@ def fit_many(
         num_warmup: NUTS warm-up iterations per chain.
         num_samples: NUTS draws per chain, or draws from the SVI guide.
         num_chains: NUTS chains per series.
-        num_steps: SVI steps, or the most BFGS iterations for MAP.
+        num_steps: SVI steps, or the most objective evaluations of BFGS for MAP.
         guide: SVI guide: "normal", "multivariate_normal" or "low_rank".
         learning_rate: Adam step size for SVI.
         target_accept_prob: NUTS's target acceptance probability.
