@@ -1,6 +1,7 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
 from bsts import analysis, datasets, kalman, metrics, mixture, observation, plot
+from bsts.auto import Auto, Ensemble, Ensembles
 from bsts.components import (
     Autoregressive,
     DynamicRegression,
@@ -19,8 +20,11 @@ from bsts.neural import LSTMEmission, LSTMTransition
 from bsts.plot import plot_components, plot_forecast
 
 __all__ = [
+    "Auto",
     "Autoregressive",
     "DynamicRegression",
+    "Ensemble",
+    "Ensembles",
     "Fits",
     "FourierSeasonal",
     "LSTMEmission",

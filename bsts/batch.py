@@ -42,6 +42,7 @@ from bsts._nuts import nuts_chain
 from bsts.bfgs import minimize_bfgs
 from bsts.components import ModelInputs
 from bsts.data import SeriesData
+from bsts.kalman import kalman_filter
 from bsts.model import Model
 from bsts.predictive import future_predictive
 
@@ -144,7 +145,7 @@ class Program:
     """What to compile: the kind of program and its static settings.
 
     Attributes:
-        kind: "nuts", "map", "svi" or "forecast".
+        kind: "nuts", "map", "svi", "forecast" or "moments".
         length: the bucket length.
         regular: whether the series are on an evenly spaced grid.
         options: the kind's settings, as sorted `(name, value)` pairs.
@@ -266,11 +267,32 @@ def _forecast_program(model: Model, program: Program) -> Callable:
     return run
 
 
+def _moments_program(model: Model, program: Program) -> Callable:
+    def run(params, arrays):
+        """One draw's predictive mean and variance of every step given the steps before.
+
+        At a missing step the filter's prediction is the multi-step predictive from the
+        last observation before it: after a cut-off (NaN from there on) these are the
+        forecasts that leave-future-out validation scores (`bsts.auto`).
+        """
+        trace_counts["moments"] += 1
+        ssm = model.state_space(params, _inputs(arrays, program.regular, program.length))
+        filtered = kalman_filter(ssm, arrays["y"])
+        T = program.length
+        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+        mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
+        var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H) + ssm.observation_var
+        return mean, var
+
+    return run
+
+
 _BUILDERS = {
     "nuts": _nuts_program,
     "map": _map_program,
     "svi": _svi_program,
     "forecast": _forecast_program,
+    "moments": _moments_program,
 }
 
 

@@ -296,7 +296,8 @@ def fit(
     """Fit a structural model to a series.
 
     Args:
-        model: a `Model` or a single component.
+        model: a `Model`, a single component, or a `bsts.Auto` (then the result is an
+            `Ensemble`).
         data: a pandas Series (the target) or DataFrame with `target=` (covariate columns
             are those the components name). NaN in the target is missing data.
         target: the target column of a DataFrame.
@@ -334,6 +335,25 @@ def fit(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if guide not in GUIDES:
         raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    selector = getattr(model, "__bsts_fit__", None)
+    if selector is not None:
+        # A structure chooser (`bsts.Auto`) sits above this module and fits itself.
+        return selector(
+            data,
+            target,
+            method,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            num_chains=num_chains,
+            num_steps=num_steps,
+            guide=guide,
+            learning_rate=learning_rate,
+            target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
+            seed=seed,
+            progress_bar=progress_bar,
+        )
     model = as_model(model)
     options = checked_options(
         num_warmup=num_warmup,

@@ -377,7 +377,8 @@ def fit_many(
     once per series, and the series run side by side.
 
     Args:
-        model: a `Model` or a single component.
+        model: a `Model`, a single component, or a `bsts.Auto` (then the result is an
+            `bsts.auto.Ensembles`, one `Ensemble` per series).
         frame: long format: one row per (series, time), e.g. columns `unique_id, ds, y`,
             plus the covariate columns the model's components name. NaN targets (or
             missing rows of a regular calendar) are missing data.
@@ -408,6 +409,30 @@ def fit_many(
     Raises:
         ValueError: bad options, a bad frame, or (with `errors="raise"`) a bad series.
     """
+    selector = getattr(model, "__bsts_fit_many__", None)
+    if selector is not None:
+        # A structure chooser (`bsts.Auto`) sits above this module and fits itself.
+        return selector(
+            frame,
+            id_col,
+            time_col,
+            target,
+            method,
+            num_warmup=num_warmup,
+            num_samples=num_samples,
+            num_chains=num_chains,
+            num_steps=num_steps,
+            guide=guide,
+            learning_rate=learning_rate,
+            target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
+            seed=seed,
+            errors=errors,
+            backend=backend,
+            workers=workers,
+            progress_bar=progress_bar,
+        )
     model = as_model(model)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -431,15 +456,6 @@ def fit_many(
         max_tree_depth=max_tree_depth,
         dense_mass=dense_mass,
     )
-    wanted = {
-        "nuts": ("num_warmup", "num_samples", "target_accept_prob", "max_tree_depth", "dense_mass"),
-        "map": ("num_steps",),
-        "svi": ("num_steps", "num_samples", "guide", "learning_rate"),
-    }[method]
-    settings = {name: options[name] for name in wanted}
-    if method == "nuts":
-        settings["progress_chains"] = 0  # fit_many's bar counts series, not iterations
-    num_chains = options["num_chains"] if method == "nuts" else 1
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
 
@@ -452,18 +468,74 @@ def fit_many(
         errors=errors,
         check=model.inputs,
     )
+    posteriors = fit_prepared(
+        model,
+        dict(zip(panel.ids, panel.series, strict=True)),
+        method,
+        options,
+        seed=seed,
+        backend=backend,
+        workers=workers,
+        progress_bar=progress_bar,
+    )
+    fits = Fits(model, method, posteriors, panel.skipped, seed, id_col, time_col)
+    if len(panel.skipped):
+        warnings.warn(
+            f"{len(panel.skipped)} series skipped (see fits.skipped for why): "
+            f"{list(panel.skipped['unique_id'][:5])}",
+            stacklevel=2,
+        )
+    return fits
+
+
+def fit_prepared(
+    model: Model,
+    series: dict,
+    method: str,
+    options: dict,
+    *,
+    seed: int = 0,
+    backend: str = "local",
+    workers: int | None = None,
+    progress_bar: bool = False,
+) -> dict:
+    """Fit prepared series (id to `SeriesData`): the engine of `fit_many`.
+
+    Args:
+        model: the model.
+        series: id to the series' standardised data.
+        method: "nuts", "svi" or "map".
+        options: the checked fitting options (`bsts.inference.checked_options`).
+        seed: random seed; each series gets the keys `bsts.fit` would give it.
+        backend: "local" or "dask".
+        workers: local threads (default: one per core).
+        progress_bar: show a bar over series.
+
+    Returns:
+        id to `Posterior`, in the order given.
+    """
+    ids, series_list = list(series), list(series.values())
+    wanted = {
+        "nuts": ("num_warmup", "num_samples", "target_accept_prob", "max_tree_depth", "dense_mass"),
+        "map": ("num_steps",),
+        "svi": ("num_steps", "num_samples", "guide", "learning_rate"),
+    }[method]
+    settings = {name: options[name] for name in wanted}
+    if method == "nuts":
+        settings["progress_chains"] = 0  # fit_many's bar counts series, not iterations
+    num_chains = options["num_chains"] if method == "nuts" else 1
     buckets: dict[tuple[int, bool], list[int]] = {}
-    for i, series in enumerate(panel.series):
-        length = padded_length(model, series.num_timesteps)
-        buckets.setdefault((length, series.regular), []).append(i)
+    for i, one in enumerate(series_list):
+        length = padded_length(model, one.num_timesteps)
+        buckets.setdefault((length, one.regular), []).append(i)
 
     plans = []
     for (length, regular), members in buckets.items():
         program = program_for(method, length, regular, settings)
         jobs, owners = [], []
         for i in members:
-            series = panel.series[i]
-            arrays = padded_arrays(series, model.inputs(series), length)
+            one = series_list[i]
+            arrays = padded_arrays(one, model.inputs(one), length)
             for job in series_jobs(method, arrays, seed, num_chains):
                 jobs.append(job)
                 owners.append(i)
@@ -472,7 +544,7 @@ def fit_many(
         # Compiling is single-threaded: the buckets' programs compile side by side.
         compile_all([(model, program, jobs[0]) for program, jobs, _ in plans], workers)
 
-    update, close = _progress(len(panel.series) * num_chains, progress_bar)
+    update, close = _progress(len(series_list) * num_chains, progress_bar)
     results: dict[int, list] = {}
     try:
         for program, jobs, owners in plans:
@@ -482,18 +554,10 @@ def fit_many(
     finally:
         close()
 
-    posteriors = {
-        key: posterior_from_runs(model, series, method, results[i], seed)
-        for i, (key, series) in enumerate(zip(panel.ids, panel.series, strict=True))
+    return {
+        key: posterior_from_runs(model, one, method, results[i], seed)
+        for i, (key, one) in enumerate(zip(ids, series_list, strict=True))
     }
-    fits = Fits(model, method, posteriors, panel.skipped, seed, id_col, time_col)
-    if len(panel.skipped):
-        warnings.warn(
-            f"{len(panel.skipped)} series skipped (see fits.skipped for why): "
-            f"{list(panel.skipped['unique_id'][:5])}",
-            stacklevel=2,
-        )
-    return fits
 
 
 def _run(backend: str, model: Model, program: Program, jobs: list, workers, update) -> list:

@@ -1,0 +1,663 @@
+r"""Automatic structure: candidate structures weighted by leave-future-out stacking.
+
+`Auto` names a small set of candidate structures; `bsts.fit(auto, data)` and
+`bsts.fit_many(auto, frame)` weight them per series and return `Ensemble`s, whose
+forecasts are the weighted mixtures of the candidates' exact predictives.
+
+**Candidates.** A trend (local level; local linear trend; damped, i.e. semi-local linear
+trend) times a season (none; the period's dummy seasonal, or a Fourier seasonal with three
+harmonics when the period is not a whole number or is longer than 24) times a scale (the
+original one; $\log y$ for a positive series). A series rules candidates out: no season
+with fewer than two cycles and a half of data, no log scale unless every value is
+positive.
+
+**Weights.** Leave-future-out (Bürkner, Gabry & Vehtari, 2020) with exact refits: at up to
+three origins $o$ (the last `horizon` steps, the `horizon` before them, ...), every
+candidate is fitted by MAP to the data before $o$, and its plug-in predictive of the next
+`horizon` steps scores the values held out,
+
+$$
+\ell_{(o, j), k} = \log p_k(y_{o + j} \mid y_{< o}, \hat\theta_{k, o}), \qquad
+j = 0, \dots, \text{horizon} - 1,
+$$
+
+the multi-step marginal predictive a forecast of that horizon uses. A log-scale
+candidate's density is that of $\log y$ with the Jacobian, $p(y) = p(\log y) / y$, so all
+candidates are compared on the scale of $y$. The matrix $\ell$ gives stacking weights (or
+pseudo-BMA+, or the best candidate: `bsts.stacking`). Candidates with at least
+`min_weight` are then fitted to the whole series with the requested method (NUTS by
+default) and their weights renormalised. MAP refits keep the validation affordable:
+every candidate and origin of every series runs through the batched programs of
+`bsts.many`, one compilation per structure and bucket; the posterior uncertainty of the
+parameters enters the final fits, not the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bsts.batch import Program, compile_all, compiled, padded_arrays, padded_length, run_series
+from bsts.components import (
+    FourierSeasonal,
+    LocalLevel,
+    LocalLinearTrend,
+    Seasonal,
+    SemiLocalLinearTrend,
+)
+from bsts.data import SeriesData, prepare_series
+from bsts.ensemble_forecast import EnsembleForecast, MixturePart
+from bsts.forecast import forecast as forecast_one
+from bsts.inference import as_model, checked_options, nest_parameters
+from bsts.many import METHODS, ManyForecast, fit_prepared
+from bsts.model import Model
+from bsts.panel import prepare_panel
+from bsts.stacking import WEIGHTINGS, pseudo_bma_weights, stacking_weights
+from bsts.stacking import best_weights as best_single_weights
+
+__all__ = [
+    "Auto",
+    "Candidate",
+    "Ensemble",
+    "Ensembles",
+    "default_candidates",
+    "fit_auto",
+    "infer_season",
+    "log_predictive_density",
+]
+
+# Offsets and periods by pandas frequency prefix; a period of 1 means no season.
+_PERIODS = {
+    "M": 12,
+    "MS": 12,
+    "ME": 12,
+    "BM": 12,
+    "BMS": 12,
+    "Q": 4,
+    "QS": 4,
+    "QE": 4,
+    "BQ": 4,
+    "W": 52.18,
+    "D": 7,
+    "B": 5,
+    "H": 24,
+    "h": 24,
+    "A": 1,
+    "Y": 1,
+    "AS": 1,
+    "YS": 1,
+    "YE": 1,
+}
+_LONGEST_DUMMY = 24
+_FOURIER_HARMONICS = 3
+_MIN_ORIGIN = 8  # the fewest steps a validation fit starts from (without a season)
+
+
+def infer_season(index: pd.Index) -> float | None:
+    """The seasonal period implied by a time index's frequency, or None.
+
+    Monthly 12, quarterly 4, weekly 52.18 (a year of weeks), daily 7, business-daily 5,
+    hourly 24; yearly, unknown or not a time index: None.
+    """
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 3:
+        return None
+    if index.freq is None:
+        try:
+            index = pd.DatetimeIndex(index, freq="infer")
+        except ValueError:
+            return None
+    if index.freq is None:
+        return None
+    code = index.freqstr
+    base = code.split("-")[0].lstrip("0123456789")
+    period = _PERIODS.get(base)
+    return None if period in (None, 1) else period
+
+
+@dataclass(frozen=True)
+class Candidate:
+    r"""One candidate structure of an `Auto`.
+
+    Attributes:
+        name: its label in weights and summaries.
+        model: the structural model.
+        log: fitted to $\log y$ (positive series only); its forecasts are log-Normal
+            mixtures on the original scale.
+    """
+
+    name: str
+    model: Model
+    log: bool = False
+
+    def allowed(self, values: np.ndarray, period: float | None) -> bool:
+        """Whether a series' (observed) values leave this candidate in play."""
+        observed = values[np.isfinite(values)]
+        if self.log and not np.all(observed > 0):
+            return False
+        seasonal = any(isinstance(c, (Seasonal, FourierSeasonal)) for c in self.model.components)
+        if seasonal and period is not None and observed.size < 2.5 * period:
+            return False
+        return True
+
+
+def _season_component(period: float):
+    if float(period).is_integer() and 2 <= period <= _LONGEST_DUMMY:
+        return Seasonal(int(period), name="seasonal")
+    harmonics = max(1, min(_FOURIER_HARMONICS, int(period // 2)))
+    return FourierSeasonal(period, harmonics=harmonics, name="seasonal")
+
+
+def default_candidates(period: float | None, log: bool = True) -> list[Candidate]:
+    """The default candidate set for a seasonal period (None: no season)."""
+    trends = {
+        "level": lambda: LocalLevel(name="trend"),
+        "trend": lambda: LocalLinearTrend(name="trend"),
+        "damped": lambda: SemiLocalLinearTrend(name="trend"),
+    }
+    out = []
+    for scale in (False, True) if log else (False,):
+        prefix = "log " if scale else ""
+        for label, make in trends.items():
+            out.append(Candidate(prefix + label, Model([make()]), scale))
+            if period is not None:
+                model = Model([make(), _season_component(period)])
+                out.append(Candidate(f"{prefix}{label}+season", model, scale))
+    return out
+
+
+class Auto:
+    """Candidate structures, weighted per series by leave-future-out stacking.
+
+    Args:
+        season: the seasonal period; None infers it from the index frequency (monthly
+            12, quarterly 4, weekly 52.18, daily 7, hourly 24; none otherwise); 0 or 1:
+            no season.
+        candidates: your own candidates (`Candidate`s, or `Model`s, named by their
+            structure), instead of the default set.
+        log: add log-scale variants of the default candidates for positive series.
+        weighting: "stacking" (default), "pseudo_bma" (pseudo-BMA+) or "best" (the
+            single best candidate).
+        horizon: steps ahead scored from each validation origin; default the period
+            (at least 8, at most 24), or 8 without a season.
+        origins: the most validation origins per series.
+        min_weight: candidates below this weight are not fitted to the whole series.
+    """
+
+    def __init__(
+        self,
+        season: float | None = None,
+        candidates: Sequence | None = None,
+        *,
+        log: bool = True,
+        weighting: str = "stacking",
+        horizon: int | None = None,
+        origins: int = 3,
+        min_weight: float = 0.01,
+    ):
+        if season is not None and (not np.isfinite(season) or season < 0):
+            raise ValueError(f"season must be a positive period, 0 (none) or None, got {season!r}")
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}; choose one of {WEIGHTINGS}")
+        if horizon is not None and int(horizon) < 1:
+            raise ValueError(f"horizon must be a positive number of steps, got {horizon!r}")
+        if int(origins) < 1:
+            raise ValueError(f"origins must be at least 1, got {origins!r}")
+        if not 0 <= min_weight < 1:
+            raise ValueError(f"min_weight must be in [0, 1), got {min_weight!r}")
+        self.season = season
+        self.candidates = None if candidates is None else _as_candidates(candidates)
+        self.log = bool(log)
+        self.weighting = weighting
+        self.horizon = None if horizon is None else int(horizon)
+        self.origins = int(origins)
+        self.min_weight = float(min_weight)
+
+    def __repr__(self) -> str:
+        return f"Auto(season={self.season!r}, weighting={self.weighting!r})"
+
+    def period(self, index: pd.Index) -> float | None:
+        """The seasonal period used for a series with this index."""
+        if self.season is None:
+            return infer_season(index)
+        return None if self.season in (0, 1) else float(self.season)
+
+    def candidates_for(self, period: float | None) -> list[Candidate]:
+        """The candidate set before pruning."""
+        if self.candidates is not None:
+            return self.candidates
+        return default_candidates(period, self.log)
+
+    def validation_horizon(self, period: float | None) -> int:
+        """The steps scored after each origin."""
+        if self.horizon is not None:
+            return self.horizon
+        if period is None:
+            return 8
+        return int(min(max(round(period), 8), 24))
+
+    # Hooks that `bsts.fit` and `bsts.fit_many` call (they sit below this module).
+    def __bsts_fit__(self, data, target, method, **options) -> Ensemble:
+        frame = _one_series_frame(data, target)
+        ensembles = fit_auto(self, frame, "unique_id", "ds", "y", method, **options)
+        return ensembles[0]
+
+    def __bsts_fit_many__(self, frame, id_col, time_col, target, method, **options) -> Ensembles:
+        return fit_auto(self, frame, id_col, time_col, target, method, **options)
+
+
+def _as_candidates(candidates) -> list[Candidate]:
+    out = []
+    for item in candidates:
+        if isinstance(item, Candidate):
+            out.append(item)
+        else:
+            model = as_model(item)
+            out.append(Candidate("+".join(type(c).__name__ for c in model.components), model))
+    names = [c.name for c in out]
+    if len(set(names)) != len(names) or not out:
+        raise ValueError(f"candidates need distinct names and at least one entry, got {names}")
+    for c in out:
+        if c.model.covariate_columns:
+            raise ValueError(f"candidate {c.name!r} needs covariates; Auto fits the target only")
+        if not c.model.observation.exact_predictive:
+            raise ValueError(
+                f"candidate {c.name!r}: Auto weights candidates by their exact Normal "
+                "predictives, so it needs Gaussian observations"
+            )
+    return out
+
+
+def _one_series_frame(data, target) -> pd.DataFrame:
+    series = prepare_series(data, target, [])
+    values = series.to_original(series.y)
+    return pd.DataFrame({"unique_id": 0, "ds": series.index, "y": values})
+
+
+@dataclass
+class _Series:
+    """One series of the collection and its validation plan."""
+
+    key: object
+    data: SeriesData
+    values: np.ndarray  # original units, NaN missing
+    period: float | None
+    candidates: list[Candidate]
+    origins: list[int]
+    horizon: int
+
+
+def _plan(auto: Auto, key, data: SeriesData) -> _Series:
+    values = np.asarray(data.to_original(data.y), dtype=float)
+    period = auto.period(data.index)
+    candidates = [c for c in auto.candidates_for(period) if c.allowed(values, period)]
+    if not candidates:
+        raise ValueError(f"series {key!r}: no candidate fits this series")
+    horizon = auto.validation_horizon(period)
+    n = values.size
+    shortest = max(_MIN_ORIGIN, 2 * math.ceil(period) if period else 0)
+    origins = [n - k * horizon for k in range(1, auto.origins + 1)]
+    origins = [o for o in origins if o >= shortest]
+    if not origins:  # too short for a full horizon: hold out what it can spare
+        origins = [max(n // 2, n - horizon)]
+    return _Series(key, data, values, period, candidates, sorted(origins), horizon)
+
+
+def _variant(values: np.ndarray, index: pd.Index, log: bool, cut: int | None = None):
+    """The series (cut at an origin: NaN from there on) on the candidate's scale."""
+    values = values.copy()
+    if cut is not None:
+        values[cut:] = np.nan
+    if log:
+        values = np.log(values)
+    return prepare_series(pd.Series(values, index=index), None, [])
+
+
+def _moments(model: Model, posteriors: dict, series: dict) -> dict:
+    """Each MAP fit's predictive mean and sd per step, in the series' original units."""
+    requests, jobs_by_program = [], {}
+    for key, post in posteriors.items():
+        data = series[key]
+        length = padded_length(model, data.num_timesteps)
+        program = Program("moments", length, data.regular, ())
+        flat = {name: np.asarray(v)[0] for name, v in post.flat_draws().items()}
+        arrays = padded_arrays(data, model.inputs(data), length)
+        job = (nest_parameters(model, flat), arrays)
+        jobs_by_program.setdefault(program, []).append((key, job))
+    for program, items in jobs_by_program.items():
+        requests.append((model, program, items[0][1]))
+    compile_all(requests)
+    out = {}
+    for program, items in jobs_by_program.items():
+        function = compiled(model, program, *items[0][1])
+        results = run_series(function, [job for _, job in items], workers=1)
+        for (key, _), (mean, var) in zip(items, results, strict=True):
+            data = series[key]
+            n = data.num_timesteps
+            out[key] = (
+                np.asarray(data.to_original(np.asarray(mean[:n]))),
+                np.sqrt(np.asarray(var[:n])) * data.scale,
+            )
+    return out
+
+
+def _pointwise(plan: _Series, candidate: Candidate, moments: dict) -> np.ndarray:
+    """The log predictive density of every held-out value, on the scale of y."""
+    rows = []
+    for origin in plan.origins:
+        mean, sd = moments[(plan.key, candidate.name, origin)]
+        stop = min(origin + plan.horizon, plan.values.size)
+        y = plan.values[origin:stop]
+        m, s = mean[origin:stop], sd[origin:stop]
+        observed = np.isfinite(y)
+        lpd = log_predictive_density(y[observed], m[observed], s[observed], candidate.log)
+        rows.append(lpd)
+    return np.concatenate(rows)
+
+
+def log_predictive_density(y, mean, sd, log: bool) -> np.ndarray:
+    r"""$\log p(y)$ of a Normal predictive for $y$, or for $\log y$ (then with the Jacobian).
+
+    A candidate fitted to $\log y$ predicts $\log y \sim \mathcal N(\mu, \sigma^2)$, so on
+    the scale of $y$ its density is $\phi((\log y - \mu) / \sigma) / (\sigma y)$.
+    """
+    y, mean, sd = (np.asarray(a, dtype=float) for a in (y, mean, sd))
+    z = np.log(y) if log else y
+    lpd = -0.5 * np.log(2 * np.pi) - np.log(sd) - 0.5 * ((z - mean) / sd) ** 2
+    return lpd - np.log(y) if log else lpd
+
+
+def _weights_table(plan: _Series, lpd: np.ndarray, names: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "elpd": lpd.sum(axis=0),
+            "stacking": stacking_weights(lpd),
+            "pseudo_bma": pseudo_bma_weights(lpd),
+            "best": best_single_weights(lpd),
+        },
+        index=pd.Index(names, name="candidate"),
+    )
+
+
+def fit_auto(
+    auto: Auto,
+    frame: pd.DataFrame,
+    id_col: str,
+    time_col: str | None,
+    target: str,
+    method: str = "nuts",
+    *,
+    errors: str = "raise",
+    seed: int = 0,
+    backend: str = "local",
+    workers: int | None = None,
+    progress_bar: bool | None = None,
+    **options,
+) -> Ensembles:
+    """Weight `auto`'s candidates for every series of a long frame and fit the kept ones.
+
+    Returns:
+        The `Ensembles`, one `Ensemble` per series.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    options = checked_options(**_option_defaults(options))
+    panel = prepare_panel(
+        frame,
+        id_col=id_col,
+        time_col=time_col,
+        target=target,
+        covariates=[],
+        errors=errors,
+        check=None,
+    )
+    plans = [_plan(auto, key, data) for key, data in zip(panel.ids, panel.series, strict=True)]
+    map_options = checked_options(**_option_defaults({"num_steps": options["num_steps"]}))
+    run = {"seed": seed, "backend": backend, "workers": workers, "progress_bar": False}
+
+    # Validation: every (series, candidate, origin), grouped by structure so that each
+    # structure compiles once.
+    by_structure: dict[tuple, tuple[Model, dict]] = {}
+    for plan in plans:
+        for candidate in plan.candidates:
+            group = (candidate.name, plan.period)
+            model, jobs = by_structure.setdefault(group, (candidate.model, {}))
+            for origin in plan.origins:
+                variant = _variant(plan.values, plan.data.index, candidate.log, origin)
+                jobs[(plan.key, candidate.name, origin)] = variant
+    moments = {}
+    for model, jobs in by_structure.values():
+        fits = fit_prepared(model, jobs, "map", map_options, **run)
+        moments.update(_moments(model, fits, jobs))
+
+    tables = {}
+    for plan in plans:
+        names = [c.name for c in plan.candidates]
+        lpd = np.column_stack([_pointwise(plan, c, moments) for c in plan.candidates])
+        tables[plan.key] = _weights_table(plan, lpd, names)
+
+    # Final fits of the candidates with weight, on the whole series.
+    final: dict[tuple, dict] = {}
+    kept: dict[object, pd.Series] = {}
+    for plan in plans:
+        weights = tables[plan.key][auto.weighting]
+        chosen = weights[weights >= auto.min_weight]
+        if chosen.empty:
+            chosen = weights[[weights.idxmax()]]
+        kept[plan.key] = chosen / chosen.sum()
+        for candidate in plan.candidates:
+            if candidate.name in chosen.index:
+                variant = _variant(plan.values, plan.data.index, candidate.log)
+                final.setdefault((candidate.name, plan.period), {})[plan.key] = variant
+    models = {(c.name, plan.period): c for plan in plans for c in plan.candidates}
+    posteriors: dict[tuple, dict] = {}
+    for group, jobs in final.items():
+        posteriors[group] = fit_prepared(models[group].model, jobs, method, options, **run)
+
+    ensembles = {}
+    for plan in plans:
+        weights = kept[plan.key]
+        ensembles[plan.key] = Ensemble(
+            candidates={name: posteriors[(name, plan.period)][plan.key] for name in weights.index},
+            weights=weights.rename("weight"),
+            scores=tables[plan.key],
+            log={name: models[(name, plan.period)].log for name in weights.index},
+            weighting=auto.weighting,
+            series=plan.data,
+            horizon=plan.horizon,
+            origins=tuple(plan.origins),
+        )
+    return Ensembles(ensembles, panel.skipped, id_col, time_col)
+
+
+def _option_defaults(options: dict) -> dict:
+    defaults = {
+        "num_warmup": 500,
+        "num_samples": 500,
+        "num_chains": 2,
+        "num_steps": 2000,
+        "guide": "normal",
+        "learning_rate": 0.01,
+        "target_accept_prob": 0.8,
+        "max_tree_depth": 10,
+        "dense_mass": False,
+    }
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown option(s) {sorted(unknown)} for fitting an Auto")
+    return {**defaults, **options}
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    r"""Candidate posteriors of one series and their weights.
+
+    Attributes:
+        candidates: name to `Posterior`, for the candidates kept (weight at least
+            `Auto.min_weight`); a log-scale candidate's posterior is of $\log y$.
+        weights: name to weight over the kept candidates (sum 1).
+        scores: every candidate's validation `elpd` and its weights under each rule
+            (`stacking`, `pseudo_bma`, `best`), before dropping small weights.
+        log: name to whether the candidate is on the log scale.
+        weighting: the rule that gave `weights`.
+        series: the series, standardised, on its original scale.
+        horizon: steps scored after each validation origin.
+        origins: the validation origins (positions in the series).
+    """
+
+    candidates: dict
+    weights: pd.Series
+    scores: pd.DataFrame
+    log: dict
+    weighting: str
+    series: SeriesData
+    horizon: int
+    origins: tuple = field(default_factory=tuple)
+
+    @property
+    def best(self) -> str:
+        """The candidate with the highest weight."""
+        return str(self.weights.idxmax())
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{name} {w:.2f}" for name, w in self.weights.sort_values()[::-1].items())
+        return f"Ensemble({self.weighting}: {top})"
+
+    def summary(self) -> pd.DataFrame:
+        """Every candidate: validation elpd, the weights of each rule, and the weight used."""
+        out = self.scores.copy()
+        out["weight"] = self.weights.reindex(out.index).fillna(0.0)
+        return out.sort_values("weight", ascending=False)
+
+    def forecast(self, horizon=None, future=None, seed: int = 0, num_samples=None):
+        """The weighted mixture of the candidates' forecasts (`bsts.forecast` calls this)."""
+        if future is not None:
+            raise ValueError("an Ensemble has no covariates: forecast it with horizon=")
+        predictions = {
+            name: forecast_one(post, horizon=horizon, seed=seed, num_samples=num_samples)
+            for name, post in self.candidates.items()
+        }
+        return _mix(self, predictions, seed)
+
+    def decompose(self, num_samples: int | None = 200, seed: int = 0):
+        """The decomposition of the highest-weight candidate (says which in a warning)."""
+        import warnings
+
+        from bsts.forecast import decompose
+
+        name = self.best
+        scale = " (on the log scale)" if self.log[name] else ""
+        warnings.warn(
+            f"decomposing the highest-weight candidate {name!r} ({self.weights[name]:.2f}){scale}",
+            stacklevel=2,
+        )
+        return decompose(self.candidates[name], num_samples=num_samples, seed=seed)
+
+    def plot_weights(self, ax=None):
+        """A bar chart of the candidates' weights under each rule."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.35 * len(self.scores) + 1))
+        table = self.summary()[["stacking", "pseudo_bma", "best"]][::-1]
+        table.plot.barh(ax=ax)
+        ax.set_xlabel("weight")
+        ax.set_title(f"candidate weights (used: {self.weighting})")
+        return ax
+
+
+def _mix(ensemble: Ensemble, predictions: dict, seed: int) -> EnsembleForecast:
+    parts, draws = [], []
+    rng = np.random.default_rng(seed)
+    for name, prediction in predictions.items():
+        weight = float(ensemble.weights[name])
+        log = ensemble.log[name]
+        parts.append(MixturePart.of(weight, prediction, log))
+        own = np.exp(prediction.draws) if log else prediction.draws
+        count = round(weight * own.shape[0] * len(predictions))
+        draws.append(own[rng.integers(0, own.shape[0], size=count)])
+    first = next(iter(predictions.values()))
+    history = pd.Series(ensemble.series.to_original(ensemble.series.y), index=ensemble.series.index)
+    return EnsembleForecast(tuple(parts), np.concatenate(draws), first.index, history)
+
+
+@dataclass(frozen=True)
+class Ensembles(Mapping):
+    """The ensembles of a collection of series, by id (`bsts.fit_many(auto, ...)`).
+
+    Attributes:
+        ensembles: id to `Ensemble`.
+        skipped: series left out with `errors="skip"`.
+        id_col: the frame's id column.
+        time_col: its time column.
+    """
+
+    ensembles: dict
+    skipped: pd.DataFrame
+    id_col: str = "unique_id"
+    time_col: str | None = "ds"
+
+    def __getitem__(self, key) -> Ensemble:
+        try:
+            return self.ensembles[key]
+        except KeyError:
+            raise KeyError(f"no fitted series {key!r}") from None
+
+    def __iter__(self) -> Iterator:
+        return iter(self.ensembles)
+
+    def __len__(self) -> int:
+        return len(self.ensembles)
+
+    def __repr__(self) -> str:
+        return f"Ensembles({len(self)} series)"
+
+    @property
+    def ids(self) -> list:
+        """The ids of the fitted series."""
+        return list(self.ensembles)
+
+    def weights(self) -> pd.DataFrame:
+        """Long format: `unique_id`, `candidate`, `weight` (kept candidates)."""
+        rows = [
+            (key, name, float(w))
+            for key, ens in self.ensembles.items()
+            for name, w in ens.weights.items()
+        ]
+        return pd.DataFrame(rows, columns=["unique_id", "candidate", "weight"])
+
+    def summary(self) -> pd.DataFrame:
+        """Every series' candidate table (`Ensemble.summary`), long format."""
+        frames = []
+        for key, ens in self.ensembles.items():
+            table = ens.summary().reset_index()
+            table.insert(0, "unique_id", key)
+            frames.append(table)
+        return pd.concat(frames, ignore_index=True)
+
+    def forecast(self, horizon=None, future=None, seed: int = 0, num_samples=None):
+        """Every series' mixture forecast (`bsts.forecast(ensembles, ...)` calls this)."""
+        from bsts.many import Fits
+
+        if future is not None:
+            raise ValueError("ensembles have no covariates: forecast them with horizon=")
+        by_candidate: dict[tuple, dict] = {}
+        for key, ens in self.ensembles.items():
+            for name, post in ens.candidates.items():
+                by_candidate.setdefault((name, id(post.model)), {})[key] = post
+        predictions: dict[object, dict] = {key: {} for key in self.ensembles}
+        for (name, _), posts in by_candidate.items():
+            first = next(iter(posts.values()))
+            fits = Fits(first.model, first.method, posts, id_col=self.id_col)
+            many = fits.forecast(horizon=horizon, seed=seed, num_samples=num_samples)
+            for key in posts:
+                predictions[key][name] = many[key]
+        return ManyForecast(
+            {
+                key: _mix(ens, {n: predictions[key][n] for n in ens.candidates}, seed)
+                for key, ens in self.ensembles.items()
+            }
+        )
