@@ -86,6 +86,7 @@ import bsts
 from bsts.metrics import coverage, crps_normal
 
 PERIOD = 12
+FREQ = "MS"  # the pandas frequency of the synthesized index
 Z95 = float(stats.norm.ppf(0.975))
 LEVELS = (50, 80, 95)
 END = pd.Timestamp("2000-12-01")  # synthesized last training month (`--align end`)
@@ -220,6 +221,7 @@ def run_autoets(panel: Panel, horizon: int, python: str) -> Result | None:
         train_csv, output = Path(folder, "train.csv"), Path(folder, "forecasts.csv")
         panel.train.to_csv(train_csv, index=False)
         command = [python, str(PEER), str(train_csv), str(output), "--horizon", str(horizon)]
+        command += ["--freq", FREQ, "--season", str(PERIOD)]
         subprocess.run([*command, "--levels", *map(str, LEVELS)], check=True)
         forecasts = pd.read_csv(output, parse_dates=["ds"], dtype={"unique_id": str})
         timing = json.loads(output.with_suffix(".json").read_text())
