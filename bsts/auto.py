@@ -35,7 +35,9 @@ parameters enters the final fits, not the weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+import sys
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,9 +53,10 @@ from bsts.components import (
 )
 from bsts.data import SeriesData, prepare_series
 from bsts.ensemble_forecast import EnsembleForecast, MixturePart
+from bsts.forecast import decompose as decompose_one
 from bsts.forecast import forecast as forecast_one
 from bsts.inference import as_model, checked_options, nest_parameters
-from bsts.many import METHODS, ManyForecast, fit_prepared
+from bsts.many import Fits, ManyForecast, SeriesCollection, fit_groups
 from bsts.model import Model
 from bsts.panel import prepare_panel
 from bsts.stacking import WEIGHTINGS, pseudo_bma_weights, stacking_weights
@@ -65,7 +68,6 @@ __all__ = [
     "Ensemble",
     "Ensembles",
     "default_candidates",
-    "fit_auto",
     "infer_season",
     "log_predictive_density",
 ]
@@ -316,31 +318,44 @@ def _variant(values: np.ndarray, index: pd.Index, log: bool, cut: int | None = N
     return prepare_series(pd.Series(values, index=index), None, [])
 
 
-def _moments(model: Model, posteriors: dict, series: dict) -> dict:
-    """Each MAP fit's predictive mean and sd per step, in the series' original units."""
-    requests, jobs_by_program = [], {}
-    for key, post in posteriors.items():
-        data = series[key]
-        length = padded_length(model, data.num_timesteps)
-        program = Program("moments", length, data.regular, ())
-        flat = {name: np.asarray(v)[0] for name, v in post.flat_draws().items()}
-        arrays = padded_arrays(data, model.inputs(data), length)
-        job = (nest_parameters(model, flat), arrays)
-        jobs_by_program.setdefault(program, []).append((key, job))
-    for program, items in jobs_by_program.items():
-        requests.append((model, program, items[0][1]))
-    compile_all(requests)
-    out = {}
-    for program, items in jobs_by_program.items():
-        function = compiled(model, program, *items[0][1])
-        results = run_series(function, [job for _, job in items], workers=1)
-        for (key, _), (mean, var) in zip(items, results, strict=True):
+def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
+    """Each MAP fit's predictive mean and sd per step, in the series' original units.
+
+    Args:
+        groups: `(model, {key: MAP Posterior}, {key: SeriesData})` triples; every model's
+            programs compile side by side.
+    """
+    plans = []
+    for model, posteriors, series in groups:
+        by_program: dict[Program, list] = {}
+        for key, post in posteriors.items():
             data = series[key]
-            n = data.num_timesteps
-            out[key] = (
-                np.asarray(data.to_original(np.asarray(mean[:n]))),
-                np.sqrt(np.asarray(var[:n])) * data.scale,
-            )
+            length = padded_length(model, data.num_timesteps)
+            flat = {name: np.asarray(v)[0] for name, v in post.flat_draws().items()}
+            arrays = padded_arrays(data, model.inputs(data), length)
+            program = Program("moments", length, data.regular, ())
+            by_program.setdefault(program, []).append((key, (nest_parameters(model, flat), arrays)))
+        plans.append((model, series, by_program))
+    compile_all(
+        [
+            (model, program, items[0][1])
+            for model, _, plan in plans
+            for program, items in plan.items()
+        ]
+    )
+    out = {}
+    for model, series, by_program in plans:
+        for program, items in by_program.items():
+            function = compiled(model, program, *items[0][1])
+            # One at a time, as forecasts run (`bsts.many.Fits.forecast`).
+            results = run_series(function, [job for _, job in items], workers=1)
+            for (key, _), (mean, var) in zip(items, results, strict=True):
+                data = series[key]
+                n = data.num_timesteps
+                out[key] = (
+                    np.asarray(data.to_original(np.asarray(mean[:n]))),
+                    np.sqrt(np.asarray(var[:n])) * data.scale,
+                )
     return out
 
 
@@ -399,12 +414,28 @@ def fit_auto(
 ) -> Ensembles:
     """Weight `auto`'s candidates for every series of a long frame and fit the kept ones.
 
+    `bsts.fit_many(auto, ...)` and `bsts.fit(auto, ...)` call this with their options.
+
+    Args:
+        auto: the candidates and the weighting.
+        frame: the long frame, as for `fit_many`.
+        id_col: its id column.
+        time_col: its time column (None: the index).
+        target: its target column.
+        method: how the kept candidates are fitted to the whole series.
+        errors: "raise" or "skip" bad series, as for `fit_many`.
+        seed: random seed.
+        backend: "local" or "dask".
+        workers: local threads.
+        progress_bar: a bar over the final fits; default: only in a terminal.
+        **options: every option of `bsts.inference.checked_options` but `method`.
+
     Returns:
         The `Ensembles`, one `Ensemble` per series.
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    options = checked_options(**_option_defaults(options))
+    options = checked_options(method=method, **options)
+    if progress_bar is None:
+        progress_bar = sys.stderr.isatty()
     panel = prepare_panel(
         frame,
         id_col=id_col,
@@ -415,23 +446,23 @@ def fit_auto(
         check=None,
     )
     plans = [_plan(auto, key, data) for key, data in zip(panel.ids, panel.series, strict=True)]
-    map_options = checked_options(**_option_defaults({"num_steps": options["num_steps"]}))
-    run = {"seed": seed, "backend": backend, "workers": workers, "progress_bar": False}
+    run = {"seed": seed, "backend": backend, "workers": workers}
 
-    # Validation: every (series, candidate, origin), grouped by structure so that each
-    # structure compiles once.
+    # Validation: every (series, candidate, origin), grouped by structure; every structure
+    # and bucket compiles once, side by side with the others.
     by_structure: dict[tuple, tuple[Model, dict]] = {}
     for plan in plans:
         for candidate in plan.candidates:
             group = (candidate.name, plan.period)
-            model, jobs = by_structure.setdefault(group, (candidate.model, {}))
+            _, jobs = by_structure.setdefault(group, (candidate.model, {}))
             for origin in plan.origins:
                 variant = _variant(plan.values, plan.data.index, candidate.log, origin)
                 jobs[(plan.key, candidate.name, origin)] = variant
-    moments = {}
-    for model, jobs in by_structure.values():
-        fits = fit_prepared(model, jobs, "map", map_options, **run)
-        moments.update(_moments(model, fits, jobs))
+    groups = list(by_structure.values())
+    modes = fit_groups(groups, "map", options, progress_bar=False, **run)
+    moments = _moments(
+        [(model, fits, jobs) for (model, jobs), fits in zip(groups, modes, strict=True)]
+    )
 
     tables = {}
     for plan in plans:
@@ -453,9 +484,14 @@ def fit_auto(
                 variant = _variant(plan.values, plan.data.index, candidate.log)
                 final.setdefault((candidate.name, plan.period), {})[plan.key] = variant
     models = {(c.name, plan.period): c for plan in plans for c in plan.candidates}
-    posteriors: dict[tuple, dict] = {}
-    for group, jobs in final.items():
-        posteriors[group] = fit_prepared(models[group].model, jobs, method, options, **run)
+    fitted = fit_groups(
+        [(models[group].model, jobs) for group, jobs in final.items()],
+        method,
+        options,
+        progress_bar=progress_bar,
+        **run,
+    )
+    posteriors = dict(zip(final, fitted, strict=True))
 
     ensembles = {}
     for plan in plans:
@@ -471,24 +507,6 @@ def fit_auto(
             origins=tuple(plan.origins),
         )
     return Ensembles(ensembles, panel.skipped, id_col, time_col)
-
-
-def _option_defaults(options: dict) -> dict:
-    defaults = {
-        "num_warmup": 500,
-        "num_samples": 500,
-        "num_chains": 2,
-        "num_steps": 2000,
-        "guide": "normal",
-        "learning_rate": 0.01,
-        "target_accept_prob": 0.8,
-        "max_tree_depth": 10,
-        "dense_mass": False,
-    }
-    unknown = set(options) - set(defaults)
-    if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for fitting an Auto")
-    return {**defaults, **options}
 
 
 @dataclass(frozen=True)
@@ -544,17 +562,13 @@ class Ensemble:
 
     def decompose(self, num_samples: int | None = 200, seed: int = 0):
         """The decomposition of the highest-weight candidate (says which in a warning)."""
-        import warnings
-
-        from bsts.forecast import decompose
-
         name = self.best
         scale = " (on the log scale)" if self.log[name] else ""
         warnings.warn(
             f"decomposing the highest-weight candidate {name!r} ({self.weights[name]:.2f}){scale}",
             stacklevel=2,
         )
-        return decompose(self.candidates[name], num_samples=num_samples, seed=seed)
+        return decompose_one(self.candidates[name], num_samples=num_samples, seed=seed)
 
     def plot_weights(self, ax=None):
         """A bar chart of the candidates' weights under each rule."""
@@ -585,7 +599,7 @@ def _mix(ensemble: Ensemble, predictions: dict, seed: int) -> EnsembleForecast:
 
 
 @dataclass(frozen=True)
-class Ensembles(Mapping):
+class Ensembles(SeriesCollection):
     """The ensembles of a collection of series, by id (`bsts.fit_many(auto, ...)`).
 
     Attributes:
@@ -600,25 +614,10 @@ class Ensembles(Mapping):
     id_col: str = "unique_id"
     time_col: str | None = "ds"
 
-    def __getitem__(self, key) -> Ensemble:
-        try:
-            return self.ensembles[key]
-        except KeyError:
-            raise KeyError(f"no fitted series {key!r}") from None
-
-    def __iter__(self) -> Iterator:
-        return iter(self.ensembles)
-
-    def __len__(self) -> int:
-        return len(self.ensembles)
+    _by_id = "ensembles"
 
     def __repr__(self) -> str:
         return f"Ensembles({len(self)} series)"
-
-    @property
-    def ids(self) -> list:
-        """The ids of the fitted series."""
-        return list(self.ensembles)
 
     def weights(self) -> pd.DataFrame:
         """Long format: `unique_id`, `candidate`, `weight` (kept candidates)."""
@@ -640,8 +639,6 @@ class Ensembles(Mapping):
 
     def forecast(self, horizon=None, future=None, seed: int = 0, num_samples=None):
         """Every series' mixture forecast (`bsts.forecast(ensembles, ...)` calls this)."""
-        from bsts.many import Fits
-
         if future is not None:
             raise ValueError("ensembles have no covariates: forecast them with horizon=")
         by_candidate: dict[tuple, dict] = {}

@@ -94,28 +94,17 @@ def padded_length(model: Model, length: int) -> int:
     return bucket_length(length) if model.paddable else length
 
 
-def padded_arrays(
-    series: SeriesData, inputs: ModelInputs, length: int, future: dict | None = None
-) -> dict:
+def padded_arrays(series: SeriesData, inputs: ModelInputs, length: int) -> dict:
     """A series' arrays at a bucket length, for a compiled program.
 
     Args:
-        series: the prepared series.
+        series: the prepared series (a forecast's is extended by its future steps).
         inputs: its model inputs (`Model.inputs(series)`).
-        length: the bucket length, at least the series' length plus any future steps.
-        future: for a forecast, `{"dt": (h,), "covariates": {name: (h,)}}` of the future
-            steps, placed right after the data (their targets are missing).
+        length: the bucket length, at least the series' length.
 
     Returns:
         `{"y", "dt", "covariates", "initial_level", "length"}`, in JAX's default float type.
     """
-    T = series.num_timesteps
-    future = future or {"dt": np.zeros(0), "covariates": {}}
-    dt = np.concatenate([inputs.dt, future["dt"]])
-    covariates = {
-        name: np.concatenate([values, future["covariates"].get(name, np.zeros(0))])
-        for name, values in inputs.covariates.items()
-    }
 
     def pad(values, fill):
         return np.concatenate([values, np.full(length - values.shape[0], fill)])
@@ -123,10 +112,12 @@ def padded_arrays(
     float_type = jnp.zeros(()).dtype
     return {
         "y": jnp.asarray(pad(series.y, np.nan), float_type),
-        "dt": jnp.asarray(pad(dt, 0.0), float_type),
-        "covariates": {k: jnp.asarray(pad(v, 0.0), float_type) for k, v in covariates.items()},
+        "dt": jnp.asarray(pad(inputs.dt, 0.0), float_type),
+        "covariates": {
+            k: jnp.asarray(pad(v, 0.0), float_type) for k, v in inputs.covariates.items()
+        },
         "initial_level": jnp.asarray(inputs.initial_level, float_type),
-        "length": jnp.asarray(T, jnp.int32),
+        "length": jnp.asarray(series.num_timesteps, jnp.int32),
     }
 
 

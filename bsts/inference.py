@@ -234,6 +234,7 @@ def _flag(value, what: str) -> bool:
 
 def checked_options(
     *,
+    method,
     num_warmup,
     num_samples,
     num_chains,
@@ -247,15 +248,20 @@ def checked_options(
     """The fitting options of `fit` (and `fit_many`), validated.
 
     Raises:
-        ValueError: non-positive counts, or a NUTS option out of range.
+        ValueError: an unknown method or guide, non-positive counts, or a NUTS option out
+            of range.
     """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if guide not in GUIDES:
+        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
     return {
         "num_samples": _positive_int(num_samples, "num_samples"),
         "num_chains": _positive_int(num_chains, "num_chains"),
         "num_steps": _positive_int(num_steps, "num_steps"),
         "num_warmup": _non_negative_int(num_warmup, "num_warmup"),
         "guide": guide,
-        "learning_rate": learning_rate,
+        "learning_rate": float(learning_rate),
         "target_accept_prob": _probability(target_accept_prob, "target_accept_prob"),
         "max_tree_depth": _positive_int(max_tree_depth, "max_tree_depth"),
         "dense_mass": _flag(dense_mass, "dense_mass"),
@@ -331,41 +337,23 @@ def fit(
         ValueError: an unknown method or guide, non-positive counts, a NUTS option out of
             range, or bad data.
     """
-    if method not in _FITTERS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if guide not in GUIDES:
-        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    given = {
+        "num_warmup": num_warmup,
+        "num_samples": num_samples,
+        "num_chains": num_chains,
+        "num_steps": num_steps,
+        "guide": guide,
+        "learning_rate": learning_rate,
+        "target_accept_prob": target_accept_prob,
+        "max_tree_depth": max_tree_depth,
+        "dense_mass": dense_mass,
+    }
     selector = getattr(model, "__bsts_fit__", None)
     if selector is not None:
         # A structure chooser (`bsts.Auto`) sits above this module and fits itself.
-        return selector(
-            data,
-            target,
-            method,
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=num_chains,
-            num_steps=num_steps,
-            guide=guide,
-            learning_rate=learning_rate,
-            target_accept_prob=target_accept_prob,
-            max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass,
-            seed=seed,
-            progress_bar=progress_bar,
-        )
+        return selector(data, target, method, seed=seed, progress_bar=progress_bar, **given)
     model = as_model(model)
-    options = checked_options(
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        num_steps=num_steps,
-        guide=guide,
-        learning_rate=learning_rate,
-        target_accept_prob=target_accept_prob,
-        max_tree_depth=max_tree_depth,
-        dense_mass=dense_mass,
-    )
+    options = checked_options(method=method, **given)
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     series = prepare_series(data, target, model.covariate_columns)

@@ -14,6 +14,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,6 @@ import pandas as pd
 
 from bsts import _arviz
 from bsts.batch import (
-    GUIDES,
     Program,
     compile_all,
     compiled,
@@ -31,10 +31,8 @@ from bsts.batch import (
     run_series,
 )
 from bsts.data import SeriesData
-from bsts.forecast import Forecast, assemble_forecast
+from bsts.forecast import assemble_forecast
 from bsts.inference import (
-    METHODS,
-    Posterior,
     as_model,
     checked_options,
     nest_parameters,
@@ -45,13 +43,48 @@ from bsts.inference import (
 from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.panel import prepare_panel
 
-__all__ = ["BACKENDS", "Fits", "ManyForecast", "fit_many"]
+__all__ = [
+    "BACKENDS",
+    "Fits",
+    "ManyForecast",
+    "SeriesCollection",
+    "fit_groups",
+    "fit_many",
+    "fit_prepared",
+]
 
 BACKENDS = ("local", "dask")
 
 
+class SeriesCollection(Mapping):
+    """Results by series id, in the frame's order: the base of `Fits` and its kin.
+
+    A subclass names the dict that holds them in `_by_id`.
+    """
+
+    _by_id: ClassVar[str]
+    _missing: ClassVar[str] = "no fitted series"
+
+    def __getitem__(self, key):
+        try:
+            return getattr(self, self._by_id)[key]
+        except KeyError:
+            raise KeyError(f"{self._missing} {key!r}") from None
+
+    def __iter__(self) -> Iterator:
+        return iter(getattr(self, self._by_id))
+
+    def __len__(self) -> int:
+        return len(getattr(self, self._by_id))
+
+    @property
+    def ids(self) -> list:
+        """The series' ids."""
+        return list(getattr(self, self._by_id))
+
+
 @dataclass(frozen=True)
-class Fits(Mapping):
+class Fits(SeriesCollection):
     """The posteriors of a collection of series, by id.
 
     `fits[id]` is an ordinary `Posterior`. `bsts.forecast(fits, horizon=...)` forecasts
@@ -75,25 +108,10 @@ class Fits(Mapping):
     id_col: str = "unique_id"
     time_col: str | None = "ds"
 
-    def __getitem__(self, key) -> Posterior:
-        try:
-            return self.posteriors[key]
-        except KeyError:
-            raise KeyError(f"no fitted series {key!r}") from None
-
-    def __iter__(self) -> Iterator:
-        return iter(self.posteriors)
-
-    def __len__(self) -> int:
-        return len(self.posteriors)
+    _by_id = "posteriors"
 
     def __repr__(self) -> str:
         return f"Fits({len(self)} series, method={self.method!r}, model={self.model!r})"
-
-    @property
-    def ids(self) -> list:
-        """The ids of the fitted series."""
-        return list(self.posteriors)
 
     def summary(self, hdi_prob: float = 0.9) -> pd.DataFrame:
         """One row per series and scalar parameter, in original units (long format).
@@ -297,27 +315,13 @@ class Fits(Mapping):
 
 
 @dataclass(frozen=True)
-class ManyForecast(Mapping):
+class ManyForecast(SeriesCollection):
     """The forecasts of a collection of series, by id; `fc[id]` is a `Forecast`."""
 
     forecasts: dict
 
-    def __getitem__(self, key) -> Forecast:
-        try:
-            return self.forecasts[key]
-        except KeyError:
-            raise KeyError(f"no forecast for series {key!r}") from None
-
-    def __iter__(self) -> Iterator:
-        return iter(self.forecasts)
-
-    def __len__(self) -> int:
-        return len(self.forecasts)
-
-    @property
-    def ids(self) -> list:
-        """The ids of the forecast series."""
-        return list(self.forecasts)
+    _by_id = "forecasts"
+    _missing = "no forecast for series"
 
     def to_pandas(self, interval: float = 0.9) -> pd.DataFrame:
         """Long format: `unique_id`, `time`, `mean`, `median`, `lower`, `upper`."""
@@ -409,35 +413,24 @@ def fit_many(
     Raises:
         ValueError: bad options, a bad frame, or (with `errors="raise"`) a bad series.
     """
+    given = {
+        "num_warmup": num_warmup,
+        "num_samples": num_samples,
+        "num_chains": num_chains,
+        "num_steps": num_steps,
+        "guide": guide,
+        "learning_rate": learning_rate,
+        "target_accept_prob": target_accept_prob,
+        "max_tree_depth": max_tree_depth,
+        "dense_mass": dense_mass,
+    }
     selector = getattr(model, "__bsts_fit_many__", None)
     if selector is not None:
         # A structure chooser (`bsts.Auto`) sits above this module and fits itself.
-        return selector(
-            frame,
-            id_col,
-            time_col,
-            target,
-            method,
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=num_chains,
-            num_steps=num_steps,
-            guide=guide,
-            learning_rate=learning_rate,
-            target_accept_prob=target_accept_prob,
-            max_tree_depth=max_tree_depth,
-            dense_mass=dense_mass,
-            seed=seed,
-            errors=errors,
-            backend=backend,
-            workers=workers,
-            progress_bar=progress_bar,
-        )
+        run = {"seed": seed, "backend": backend, "workers": workers, "progress_bar": progress_bar}
+        return selector(frame, id_col, time_col, target, method, errors=errors, **run, **given)
     model = as_model(model)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if guide not in GUIDES:
-        raise ValueError(f"unknown guide {guide!r}; choose one of {', '.join(GUIDES)}")
+    options = checked_options(method=method, **given)
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if model.network_param_sites():
@@ -445,17 +438,6 @@ def fit_many(
             "fit_many does not fit point-estimated networks (their SVI stage is per series); "
             "use bayesian=True networks, or bsts.fit for each series"
         )
-    options = checked_options(
-        num_warmup=num_warmup,
-        num_samples=num_samples,
-        num_chains=num_chains,
-        num_steps=num_steps,
-        guide=guide,
-        learning_rate=float(learning_rate),
-        target_accept_prob=target_accept_prob,
-        max_tree_depth=max_tree_depth,
-        dense_mass=dense_mass,
-    )
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
 
@@ -514,7 +496,34 @@ def fit_prepared(
     Returns:
         id to `Posterior`, in the order given.
     """
-    ids, series_list = list(series), list(series.values())
+    run = {"seed": seed, "backend": backend, "workers": workers, "progress_bar": progress_bar}
+    return fit_groups([(model, series)], method, options, **run)[0]
+
+
+def fit_groups(
+    groups: list[tuple[Model, dict]],
+    method: str,
+    options: dict,
+    *,
+    seed: int = 0,
+    backend: str = "local",
+    workers: int | None = None,
+    progress_bar: bool = False,
+) -> list[dict]:
+    """`fit_prepared` for several models at once, their programs compiled side by side.
+
+    Args:
+        groups: `(model, {id: SeriesData})` pairs.
+        method: "nuts", "svi" or "map".
+        options: the checked fitting options.
+        seed: random seed.
+        backend: "local" or "dask".
+        workers: local threads.
+        progress_bar: show a bar over series.
+
+    Returns:
+        One `{id: Posterior}` per group, in order.
+    """
     wanted = {
         "nuts": ("num_warmup", "num_samples", "target_accept_prob", "max_tree_depth", "dense_mass"),
         "map": ("num_steps",),
@@ -524,40 +533,61 @@ def fit_prepared(
     if method == "nuts":
         settings["progress_chains"] = 0  # fit_many's bar counts series, not iterations
     num_chains = options["num_chains"] if method == "nuts" else 1
+    plans = [
+        _plan_group(model, list(series.values()), method, settings, seed, num_chains)
+        for model, series in groups
+    ]
+    if backend == "local":
+        # Compiling is single-threaded: the programs of every model and bucket compile
+        # side by side.
+        compile_all(
+            [
+                (model, program, jobs[0])
+                for (model, _), plan in zip(groups, plans, strict=True)
+                for program, jobs, _ in plan
+            ],
+            workers,
+        )
+
+    total = sum(len(series) for _, series in groups) * num_chains
+    update, close = _progress(total, progress_bar)
+    out = []
+    try:
+        for (model, series), plan in zip(groups, plans, strict=True):
+            results: dict[int, list] = {}
+            for program, jobs, owners in plan:
+                outputs = _run(backend, model, program, jobs, workers, update)
+                for i, output in zip(owners, outputs, strict=True):
+                    results.setdefault(i, []).append(output)
+            out.append(
+                {
+                    key: posterior_from_runs(model, one, method, results[i], seed)
+                    for i, (key, one) in enumerate(series.items())
+                }
+            )
+    finally:
+        close()
+    return out
+
+
+def _plan_group(model: Model, series_list: list, method: str, settings: dict, seed, chains):
+    """Per bucket of one model's series: the program, its calls, and whose each call is."""
     buckets: dict[tuple[int, bool], list[int]] = {}
     for i, one in enumerate(series_list):
         length = padded_length(model, one.num_timesteps)
         buckets.setdefault((length, one.regular), []).append(i)
-
-    plans = []
+    plan = []
     for (length, regular), members in buckets.items():
         program = program_for(method, length, regular, settings)
         jobs, owners = [], []
         for i in members:
             one = series_list[i]
             arrays = padded_arrays(one, model.inputs(one), length)
-            for job in series_jobs(method, arrays, seed, num_chains):
+            for job in series_jobs(method, arrays, seed, chains):
                 jobs.append(job)
                 owners.append(i)
-        plans.append((program, jobs, owners))
-    if backend == "local":
-        # Compiling is single-threaded: the buckets' programs compile side by side.
-        compile_all([(model, program, jobs[0]) for program, jobs, _ in plans], workers)
-
-    update, close = _progress(len(series_list) * num_chains, progress_bar)
-    results: dict[int, list] = {}
-    try:
-        for program, jobs, owners in plans:
-            outputs = _run(backend, model, program, jobs, workers, update)
-            for i, output in zip(owners, outputs, strict=True):
-                results.setdefault(i, []).append(output)
-    finally:
-        close()
-
-    return {
-        key: posterior_from_runs(model, one, method, results[i], seed)
-        for i, (key, one) in enumerate(zip(ids, series_list, strict=True))
-    }
+        plan.append((program, jobs, owners))
+    return plan
 
 
 def _run(backend: str, model: Model, program: Program, jobs: list, workers, update) -> list:
