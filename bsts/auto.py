@@ -54,7 +54,6 @@ from bsts.components import (
 from bsts.data import SeriesData, prepare_series
 from bsts.ensemble_forecast import EnsembleForecast, MixturePart
 from bsts.forecast import decompose as decompose_one
-from bsts.forecast import forecast as forecast_one
 from bsts.inference import as_model, checked_options, nest_parameters
 from bsts.many import Fits, ManyForecast, SeriesCollection, fit_groups
 from bsts.model import Model
@@ -274,9 +273,11 @@ def _as_candidates(candidates) -> list[Candidate]:
 
 
 def _one_series_frame(data, target) -> pd.DataFrame:
-    series = prepare_series(data, target, [])
-    values = series.to_original(series.y)
-    return pd.DataFrame({"unique_id": 0, "ds": series.index, "y": values})
+    series = prepare_series(data, target, [])  # checks the data, names a bad target
+    values = data if isinstance(data, pd.Series) else data[target]
+    # The user's values, not standardised ones mapped back: round-off would turn a zero
+    # into a tiny positive number, and the log-scale candidates into nonsense.
+    return pd.DataFrame({"unique_id": 0, "ds": series.index, "y": np.asarray(values, dtype=float)})
 
 
 @dataclass
@@ -292,8 +293,19 @@ class _Series:
     horizon: int
 
 
-def _plan(auto: Auto, key, data: SeriesData) -> _Series:
-    values = np.asarray(data.to_original(data.y), dtype=float)
+def _raw_targets(frame, id_col: str, time_col: str | None, target: str) -> dict:
+    """Each series' target as the user gave it, indexed by time."""
+    times = frame.index if time_col is None else frame[time_col]
+    values = pd.Series(frame[target].to_numpy(dtype=float), index=pd.Index(times))
+    return {
+        key: values.iloc[rows] for key, rows in frame.groupby(id_col, sort=False).indices.items()
+    }
+
+
+def _plan(auto: Auto, key, data: SeriesData, raw: pd.Series) -> _Series:
+    # The user's values on the series' (regularised) index: standardised values mapped
+    # back would carry round-off, which turns a zero into a tiny positive number.
+    values = raw.reindex(data.index).to_numpy(dtype=float)
     period = auto.period(data.index)
     candidates = [c for c in auto.candidates_for(period) if c.allowed(values, period)]
     if not candidates:
@@ -445,7 +457,10 @@ def fit_auto(
         errors=errors,
         check=None,
     )
-    plans = [_plan(auto, key, data) for key, data in zip(panel.ids, panel.series, strict=True)]
+    raw = _raw_targets(frame, id_col, time_col, target)
+    plans = [
+        _plan(auto, key, data, raw[key]) for key, data in zip(panel.ids, panel.series, strict=True)
+    ]
     run = {"seed": seed, "backend": backend, "workers": workers}
 
     # Validation: every (series, candidate, origin), grouped by structure; every structure
@@ -554,8 +569,12 @@ class Ensemble:
         """The weighted mixture of the candidates' forecasts (`bsts.forecast` calls this)."""
         if future is not None:
             raise ValueError("an Ensemble has no covariates: forecast it with horizon=")
+        # Through a one-series collection: its forecast program is compiled once per
+        # structure and bucket and cached, where `bsts.forecast(post)` compiles every call.
         predictions = {
-            name: forecast_one(post, horizon=horizon, seed=seed, num_samples=num_samples)
+            name: Fits(post.model, post.method, {0: post}).forecast(
+                horizon=horizon, seed=seed, num_samples=num_samples
+            )[0]
             for name, post in self.candidates.items()
         }
         return _mix(self, predictions, seed)
@@ -595,7 +614,7 @@ def _mix(ensemble: Ensemble, predictions: dict, seed: int) -> EnsembleForecast:
         draws.append(own[rng.integers(0, own.shape[0], size=count)])
     first = next(iter(predictions.values()))
     history = pd.Series(ensemble.series.to_original(ensemble.series.y), index=ensemble.series.index)
-    return EnsembleForecast(tuple(parts), np.concatenate(draws), first.index, history)
+    return EnsembleForecast(np.concatenate(draws), first.index, history, parts=tuple(parts))
 
 
 @dataclass(frozen=True)

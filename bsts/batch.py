@@ -71,7 +71,9 @@ SMALLEST_BUCKET = 16
 trace_counts: Counter = Counter()
 
 _CACHE: dict = {}
-_CACHE_SIZE = 64
+# `bsts.Auto` needs programs for 6 structures x 5 buckets x 3 kinds on M1-like lengths;
+# 64 evicted them within one call and every later call compiled them again.
+_CACHE_SIZE = 256
 
 
 def bucket_length(length: int) -> int:

@@ -231,13 +231,19 @@ def decompose(post: Posterior, num_samples: int | None = 200, seed: int = 0) -> 
     """Smoothed contribution of each component, with bands, in original units.
 
     Args:
-        post: a fitted posterior.
+        post: a fitted posterior (an `Ensemble`: its highest-weight candidate's).
         num_samples: posterior draws to use (default 200; None for all).
         seed: seed of the simulation smoother.
 
     Returns:
         A `Decomposition` whose components sum to the fitted signal.
     """
+    if not isinstance(post, Posterior):
+        # An ensemble (`bsts.Ensemble`) decomposes its highest-weight candidate.
+        method = getattr(post, "decompose", None)
+        if method is None:
+            raise ValueError(f"decompose needs a fitted Posterior, got {type(post).__name__}")
+        return method(num_samples=num_samples, seed=seed)
     inputs = post.inputs
     states = post.states(num_samples=num_samples, seed=seed)  # (n, T, d)
     n = states.shape[0]

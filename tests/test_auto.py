@@ -136,3 +136,11 @@ def test_bad_settings_are_refused():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bsts.Auto(season=0)
+
+
+def test_a_series_with_a_zero_gets_no_log_candidate():
+    y = _seasonal(3)
+    y.iloc[5] = 0.0
+    auto = bsts.Auto(candidates=[*CANDIDATES, Candidate("log level", CANDIDATES[0].model, True)])
+    ensemble = bsts.fit(auto, y, method="map")
+    assert "log level" not in ensemble.scores.index

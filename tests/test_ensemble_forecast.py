@@ -11,7 +11,7 @@ H = 3
 
 
 def _forecast(parts):
-    return EnsembleForecast(tuple(parts), np.zeros((1, H)), pd.RangeIndex(H))
+    return EnsembleForecast(np.zeros((1, H)), pd.RangeIndex(H), parts=tuple(parts))
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +62,18 @@ def test_crps_of_a_log_part_matches_draws(mixed):
     y = np.array([11.0, 12.5, 30.0])
     draws = _sample(mixed, 20_000, seed=4)
     np.testing.assert_allclose(mixed.crps(y), crps_from_draws(draws, y), rtol=2e-2)
+
+
+def test_crps_of_a_wide_log_normal_matches_its_closed_form():
+    # Baran & Lerch (2015): CRPS of LN(mu, sigma) at y, z = (log y - mu) / sigma, is
+    # y (2 Phi(z) - 1) - 2 exp(mu + sigma^2 / 2) (Phi(z - sigma) + Phi(sigma / sqrt 2) - 1).
+    from scipy.stats import norm
+
+    mu, sigma = 2.0, 1.5
+    part = MixturePart(1.0, np.full((1, H), mu), np.full((1, H), sigma), log=True)
+    y = np.array([0.5, 7.0, 400.0])
+    z = (np.log(y) - mu) / sigma
+    exact = y * (2 * norm.cdf(z) - 1) - 2 * np.exp(mu + sigma**2 / 2) * (
+        norm.cdf(z - sigma) + norm.cdf(sigma / np.sqrt(2)) - 1
+    )
+    np.testing.assert_allclose(_forecast([part]).crps(y), exact, rtol=1e-3)
