@@ -71,9 +71,12 @@ SMALLEST_BUCKET = 16
 trace_counts: Counter = Counter()
 
 _CACHE: dict = {}
-# `bsts.Auto` needs programs for 6 structures x 5 buckets x 3 kinds on M1-like lengths;
-# 64 evicted them within one call and every later call compiled them again.
-_CACHE_SIZE = 256
+# Bounded by memory mappings, not memory: XLA's CPU executables hold about 800 mappings
+# each (a MAP or NUTS program of LocalLinearTrend + Seasonal(12)), and Linux allows 65,530
+# per process; at 256 a `bsts.Auto` benchmark ran out ("LLVM compilation error: Cannot
+# allocate memory"). Past this size the oldest program is dropped and compiled again when
+# next needed.
+_CACHE_SIZE = 48
 
 
 def bucket_length(length: int) -> int:
