@@ -58,3 +58,21 @@ def test_the_objective_is_traced_once(dim):
 
     jax.jit(lambda x: minimize_bfgs(objective, x)).lower(jnp.zeros(dim))
     assert len(calls) == 1
+
+
+def test_float32_stops_at_round_off_without_a_backtracking_tail():
+    # A log density of a few thousand nats: in float32 its gradient never reaches the
+    # absolute tolerance, so the stop must come from the decrease falling to round-off,
+    # not from two line searches shrinking the step to nothing.
+    scales = jnp.array([1.0, 30.0, 0.2, 5.0], jnp.float32)
+    centre = jnp.array([0.5, -1.0, 2.0, 0.1], jnp.float32)
+
+    def objective(x):
+        return 3000.0 + jnp.sum(scales * (x - centre) ** 2) + 0.1 * jnp.sum((x - centre) ** 4)
+
+    result = jax.jit(lambda x: minimize_bfgs(objective, x))(jnp.zeros(4, jnp.float32))
+    assert bool(result.converged)
+    assert int(result.evaluations) < 30  # 45 when it searched down to 1e-8 steps
+    # float32 resolves 3000 to 2.4e-4: the minimum is known to a few units of that.
+    assert float(result.fun) - 3000.0 < 0.01
+    np.testing.assert_allclose(result.x, centre, atol=0.15)

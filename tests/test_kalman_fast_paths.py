@@ -341,3 +341,35 @@ def test_traced_series_without_stabilising_noise_has_a_finite_gradient(rng):
     fast_value, actual = jax.jit(jax.value_and_grad(marginal_log_likelihood))(ssm, y)
     np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-9)
     _assert_same_gradient(expected, actual, rtol=1e-6)
+
+
+@pytest.mark.parametrize("slope_var", [1e-6, 1e-10])
+def test_float32_closed_form_with_a_slowly_contracting_steady_state(rng, slope_var):
+    # A slope variance near zero makes the steady filter contract slowly; the float32
+    # doubling then stops with (L^T)^(2^k) near 1e-3, a stabilising solution that was
+    # once rejected, sending one gradient in ten of NUTS on M1 to the sequential filter.
+    y = _series(rng, 120)
+    system = _llt_seasonal(seasonal_var=1e-5, slope_var=slope_var)
+    ssm32 = StateSpace(*system.arrays(np.float32))
+    P_bar = riccati_fixed_point(
+        ssm32.transition_matrix,
+        ssm32.transition_cov,
+        ssm32.observation_matrix,
+        ssm32.observation_var,
+    )
+    assert np.all(np.isfinite(P_bar)), "the stabilising solution was rejected"
+
+    def by_log_variances(log_q, arrays, y):
+        q = jnp.exp(log_q)
+        cov = arrays[1].at[0, 0].set(q[0]).at[1, 1].set(q[1])
+        return marginal_log_likelihood(StateSpace(arrays[0], cov, *arrays[2:]), y)
+
+    log_q = np.log([0.1, slope_var])
+    arrays64 = tuple(jnp.asarray(a) for a in system.arrays())
+    arrays32 = tuple(jnp.asarray(a) for a in system.arrays(np.float32))
+    reference, expected = jax.value_and_grad(by_log_variances)(log_q, arrays64, y)
+    value, gradient = jax.jit(jax.value_and_grad(by_log_variances))(
+        log_q.astype(np.float32), arrays32, y.astype(np.float32)
+    )
+    np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
+    np.testing.assert_allclose(gradient, expected, atol=1e-3)
