@@ -43,7 +43,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bsts.batch import Program, compile_all, compiled, padded_arrays, padded_length, run_series
+from bsts.batch import (
+    Program,
+    compile_all,
+    compile_cost,
+    compiled,
+    is_compiled,
+    merged_lengths,
+    padded_arrays,
+    padded_length,
+    run_series,
+)
 from bsts.components import (
     FourierSeasonal,
     LocalLevel,
@@ -339,14 +349,25 @@ def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
     """
     plans = []
     for model, posteriors, series in groups:
-        by_program: dict[Program, list] = {}
-        for key, post in posteriors.items():
-            data = series[key]
-            length = padded_length(model, data.num_timesteps)
-            flat = {name: np.asarray(v)[0] for name, v in post.flat_draws().items()}
+        keys = list(posteriors)
+
+        def job(i, length, model=model, posteriors=posteriors, series=series, keys=keys):
+            data = series[keys[i]]
+            flat = {name: np.asarray(v)[0] for name, v in posteriors[keys[i]].flat_draws().items()}
             arrays = padded_arrays(data, model.inputs(data), length)
             program = Program("moments", length, data.regular, ())
-            by_program.setdefault(program, []).append((key, (nest_parameters(model, flat), arrays)))
+            return program, (nest_parameters(model, flat), arrays)
+
+        def ready(i, length, model=model, job=job):
+            program, example = job(i, length)
+            return is_compiled(model, program, *example)
+
+        ladder = [(padded_length(model, series[k].num_timesteps), series[k].regular) for k in keys]
+        lengths = merged_lengths(model, ladder, compile_cost("moments"), ready)
+        by_program: dict[Program, list] = {}
+        for i, (key, length) in enumerate(zip(keys, lengths, strict=True)):
+            program, example = job(i, length)
+            by_program.setdefault(program, []).append((key, example))
         plans.append((model, series, by_program))
     compile_all(
         [

@@ -25,7 +25,10 @@ from bsts import _arviz
 from bsts.batch import (
     Program,
     compile_all,
+    compile_cost,
     compiled,
+    is_compiled,
+    merged_lengths,
     padded_arrays,
     padded_length,
     run_series,
@@ -180,12 +183,8 @@ class Fits(SeriesCollection):
                 prepared[key] = post.series.extend(horizon, futures.get(key))
             except ValueError as error:
                 raise ValueError(f"series {key!r}: {error}") from error
-        buckets: dict[tuple, list] = {}
-        for key, extended in prepared.items():
-            length = padded_length(self.model, extended.num_timesteps)
-            steps = extended.num_timesteps - self[key].series.num_timesteps
-            buckets.setdefault((length, extended.regular, steps), []).append(key)
         key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
+        buckets = self._forecast_buckets(prepared, key_states, num_samples)
         plans = []
         for (length, regular, steps), members in buckets.items():
             program = Program("forecast", length, regular, (("horizon", steps),))
@@ -206,6 +205,38 @@ class Fits(SeriesCollection):
                     self[key], prepared[key], key_noise, signal, means, variances
                 )
         return ManyForecast({key: forecasts[key] for key in self.ids})
+
+    def _forecast_buckets(self, prepared: dict, key_states, num_samples) -> dict[tuple, list]:
+        """Series by `(bucket, regular, future steps)`: one forecast program each."""
+        by_steps: dict[int, list] = {}
+        for key, extended in prepared.items():
+            steps = extended.num_timesteps - self[key].series.num_timesteps
+            by_steps.setdefault(steps, []).append(key)
+        buckets: dict[tuple, list] = {}
+        for steps, keys in by_steps.items():
+            draws = max(self[k].num_chains * self[k].num_draws for k in keys)
+            if num_samples is not None:
+                draws = min(draws, int(num_samples))
+            options = (("horizon", steps),)
+
+            def ready(i, length, keys=keys, options=options):
+                key = keys[i]
+                program = Program("forecast", length, prepared[key].regular, options)
+                arguments = self._forecast_arguments(key, prepared[key], length, num_samples)
+                return is_compiled(self.model, program, key_states, *arguments)
+
+            lengths = merged_lengths(
+                self.model,
+                [
+                    (padded_length(self.model, prepared[k].num_timesteps), prepared[k].regular)
+                    for k in keys
+                ],
+                compile_cost("forecast", draws),
+                ready,
+            )
+            for key, length in zip(keys, lengths, strict=True):
+                buckets.setdefault((length, prepared[key].regular, steps), []).append(key)
+        return buckets
 
     def _future_frames(self, future) -> dict:
         if future is None:
@@ -572,21 +603,33 @@ def fit_groups(
 
 def _plan_group(model: Model, series_list: list, method: str, settings: dict, seed, chains):
     """Per bucket of one model's series: the program, its calls, and whose each call is."""
+
+    def program(length, regular):
+        return program_for(method, length, regular, settings)
+
+    def job(i, length):
+        one = series_list[i]
+        return series_jobs(method, padded_arrays(one, model.inputs(one), length), seed, chains)
+
+    lengths = merged_lengths(
+        model,
+        [(padded_length(model, one.num_timesteps), one.regular) for one in series_list],
+        compile_cost(method),
+        lambda i, length: is_compiled(
+            model, program(length, series_list[i].regular), *job(i, length)[0]
+        ),
+    )
     buckets: dict[tuple[int, bool], list[int]] = {}
     for i, one in enumerate(series_list):
-        length = padded_length(model, one.num_timesteps)
-        buckets.setdefault((length, one.regular), []).append(i)
+        buckets.setdefault((lengths[i], one.regular), []).append(i)
     plan = []
     for (length, regular), members in buckets.items():
-        program = program_for(method, length, regular, settings)
         jobs, owners = [], []
         for i in members:
-            one = series_list[i]
-            arrays = padded_arrays(one, model.inputs(one), length)
-            for job in series_jobs(method, arrays, seed, chains):
-                jobs.append(job)
+            for call in job(i, length):
+                jobs.append(call)
                 owners.append(i)
-        plan.append((program, jobs, owners))
+        plan.append((program(length, regular), jobs, owners))
     return plan
 
 
