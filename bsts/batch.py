@@ -58,6 +58,7 @@ __all__ = [
     "padded_arrays",
     "padded_length",
     "plan_buckets",
+    "run_calls",
     "run_series",
     "trace_counts",
 ]
@@ -542,15 +543,42 @@ def run_series(
     Returns:
         The results as NumPy trees, in the order of `jobs`.
     """
-    workers = max(1, min(len(jobs), workers or os.cpu_count() or 1))
+    return run_calls(
+        [(function, arguments) for arguments in jobs], workers=workers, progress=progress
+    )
 
-    def call(arguments):
+
+def run_calls(
+    calls: Sequence[tuple[Callable, tuple]],
+    *,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list:
+    """Run `(compiled program, arguments)` calls from one pool of threads, a thread per core.
+
+    The calls are started in the order given, each as soon as a thread is free, so the
+    threads stay busy to the end of the last call whatever program each call runs (a pool
+    per program would leave a thread idle while the other finishes that program's last
+    series). Put the longest calls first.
+
+    Args:
+        calls: `(function, arguments)` pairs.
+        workers: threads (default: the machine's cores).
+        progress: called with 1 after each finished call.
+
+    Returns:
+        The results as NumPy trees, in the order of `calls`.
+    """
+    workers = max(1, min(len(calls), workers or os.cpu_count() or 1))
+
+    def call(item):
+        function, arguments = item
         result = jax.tree_util.tree_map(np.asarray, function(*arguments))
         if progress is not None:
             progress(1)
         return result
 
     if workers == 1:
-        return [call(arguments) for arguments in jobs]
+        return [call(item) for item in calls]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(call, jobs))
+        return list(pool.map(call, calls))

@@ -31,6 +31,7 @@ from bsts.batch import (
     merged_lengths,
     padded_arrays,
     padded_length,
+    run_calls,
     run_series,
 )
 from bsts.data import SeriesData
@@ -582,22 +583,28 @@ def fit_groups(
 
     total = sum(len(series) for _, series in groups) * num_chains
     update, close = _progress(total, progress_bar)
-    out = []
     try:
-        for (model, series), plan in zip(groups, plans, strict=True):
-            results: dict[int, list] = {}
-            for program, jobs, owners in plan:
-                outputs = _run(backend, model, program, jobs, workers, update)
-                for i, output in zip(owners, outputs, strict=True):
-                    results.setdefault(i, []).append(output)
-            out.append(
-                {
-                    key: posterior_from_runs(model, one, method, results[i], seed)
-                    for i, (key, one) in enumerate(series.items())
-                }
-            )
+        if backend == "local":
+            outputs = _run_local(groups, plans, workers, update)
+        else:
+            outputs = [
+                [_run_dask(model, program, jobs, update) for program, jobs, _ in plan]
+                for (model, _), plan in zip(groups, plans, strict=True)
+            ]
     finally:
         close()
+    out = []
+    for (model, series), plan, runs in zip(groups, plans, outputs, strict=True):
+        results: dict[int, list] = {}
+        for (_, _, owners), program_outputs in zip(plan, runs, strict=True):
+            for i, output in zip(owners, program_outputs, strict=True):
+                results.setdefault(i, []).append(output)
+        out.append(
+            {
+                key: posterior_from_runs(model, one, method, results[i], seed)
+                for i, (key, one) in enumerate(series.items())
+            }
+        )
     return out
 
 
@@ -633,11 +640,28 @@ def _plan_group(model: Model, series_list: list, method: str, settings: dict, se
     return plan
 
 
-def _run(backend: str, model: Model, program: Program, jobs: list, workers, update) -> list:
-    if backend == "local":
-        function = compiled(model, program, *jobs[0])
-        return run_series(function, jobs, workers=workers, progress=update)
-    return _run_dask(model, program, jobs, update)
+def _run_local(groups: list, plans: list, workers, update) -> list[list[list]]:
+    """Every call of every program from one pool of threads, the longest buckets first.
+
+    Returns:
+        Per group, per program of its plan, the outputs in the order of its jobs.
+    """
+    calls, places = [], []
+    for g, ((model, _), plan) in enumerate(zip(groups, plans, strict=True)):
+        for p, (program, jobs, _) in enumerate(plan):
+            function = compiled(model, program, *jobs[0])
+            for j, arguments in enumerate(jobs):
+                calls.append((function, arguments))
+                places.append((g, p, j, program.length))
+    # Longest first: the bucket length stands in for a call's cost, and the short calls
+    # left for last fill the threads' ends.
+    order = sorted(range(len(calls)), key=lambda c: -places[c][3])
+    finished = run_calls([calls[c] for c in order], workers=workers, progress=update)
+    outputs = [[[None] * len(jobs) for _, jobs, _ in plan] for plan in plans]
+    for c, output in zip(order, finished, strict=True):
+        g, p, j, _ = places[c]
+        outputs[g][p][j] = output
+    return outputs
 
 
 def _run_shard(model: Model, program: Program, jobs: list, x64: bool) -> list:

@@ -127,6 +127,17 @@ def test_bucket_plan_extremes():
     assert batch.plan_buckets(lengths, 1e9, lambda n: n == 48) == {16: 48, 48: 48, 96: 96}
 
 
+def test_calls_of_different_programs_share_one_pool_and_keep_their_order():
+    double = jax.jit(lambda x: 2.0 * x)
+    square = jax.jit(lambda x: x * x)
+    calls = [(double if i % 3 else square, (jnp.asarray(float(i)),)) for i in range(10)]
+    done = []
+    results = batch.run_calls(calls, workers=2, progress=done.append)
+    expected = [2.0 * i if i % 3 else float(i * i) for i in range(10)]
+    assert [float(r) for r in results] == expected
+    assert done == [1] * 10
+
+
 def test_map_merges_buckets_and_nuts_does_not(frame):
     rng = np.random.default_rng(5)
     long = _series(rng, 60)
