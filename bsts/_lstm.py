@@ -28,6 +28,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 __all__ = ["LSTMNetwork", "initial_carry", "num_windows", "run_sequence", "run_windows"]
@@ -62,6 +63,23 @@ class LSTMNetwork(eqx.Module):
     def hidden_size(self) -> int:
         """Size of the hidden state."""
         return self.cell.hidden_size
+
+    def __bsts_save__(self) -> dict:
+        """What a save file keeps (`bsts.savefile`): the sizes and every weight."""
+        return {
+            "num_inputs": self.cell.input_size,
+            "hidden_size": self.hidden_size,
+            "num_outputs": self.head.out_features,
+            "leaves": [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(self)],
+        }
+
+    @classmethod
+    def __bsts_load__(cls, state: dict) -> LSTMNetwork:
+        """The network `__bsts_save__` described, with its weights."""
+        sizes = (state["num_inputs"], state["hidden_size"], state["num_outputs"])
+        skeleton = cls(*sizes, jax.random.PRNGKey(0))
+        leaves = [jnp.asarray(leaf) for leaf in state["leaves"]]
+        return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(skeleton), leaves)
 
     def step(self, state: State, x: Float[Array, " F"]) -> tuple[State, Float[Array, " O"]]:
         """One time step: the new state and the outputs."""

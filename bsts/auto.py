@@ -68,6 +68,7 @@ from bsts.inference import as_model, checked_options, nest_parameters
 from bsts.many import Fits, ManyForecast, SeriesCollection, fit_groups
 from bsts.model import Model
 from bsts.panel import prepare_panel
+from bsts.savefile import Saveable
 from bsts.stacking import WEIGHTINGS, pseudo_bma_weights, stacking_weights
 from bsts.stacking import best_weights as best_single_weights
 
@@ -546,7 +547,7 @@ def fit_auto(
 
 
 @dataclass(frozen=True)
-class Ensemble:
+class Ensemble(Saveable):
     r"""Candidate posteriors of one series and their weights.
 
     Attributes:
@@ -639,7 +640,7 @@ def _mix(ensemble: Ensemble, predictions: dict, seed: int) -> EnsembleForecast:
 
 
 @dataclass(frozen=True)
-class Ensembles(SeriesCollection):
+class Ensembles(SeriesCollection, Saveable):
     """The ensembles of a collection of series, by id (`bsts.fit_many(auto, ...)`).
 
     Attributes:

@@ -9,15 +9,14 @@ them in original units.
 from __future__ import annotations
 
 import dataclasses
-import pickle
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+import pandas as pd
 from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
@@ -28,6 +27,7 @@ from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace, log_likelihood, sample_states
 from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.observation import OBSERVATION
+from bsts.savefile import Saveable
 
 __all__ = [
     "METHODS",
@@ -45,7 +45,7 @@ METHODS = ("nuts", "svi", "map")
 
 
 @dataclass(frozen=True)
-class Posterior:
+class Posterior(Saveable):
     """Posterior draws of a fitted model.
 
     Attributes:
@@ -151,7 +151,14 @@ class Posterior:
         )
 
     def summary(self, hdi_prob: float = 0.9):
-        """ArviZ summary (mean, sd, hdi, ess_bulk, r_hat) of every parameter, original units."""
+        """ArviZ summary (mean, sd, hdi, ess_bulk, r_hat) of every parameter, original units.
+
+        A MAP fit is a point, not a sample: its table has the estimate (the posterior
+        mode) in the `mean` column and nothing else, rather than NaN spreads and
+        diagnostics.
+        """
+        if self.method == "map":
+            return _point_table(self.samples)
         data = _arviz.to_inference_data(self.samples)
         return _arviz.summary(data, hdi_prob=hdi_prob)
 
@@ -174,19 +181,16 @@ class Posterior:
         draw = jax.jit(jax.vmap(lambda k, ssm: sample_states(k, ssm, y, num_samples=1)[0]))
         return np.asarray(draw(keys, chosen))
 
-    def save(self, path) -> None:
-        """Write the posterior to a file (pickle); `Posterior.load` reads it back exactly."""
-        with Path(path).open("wb") as handle:
-            pickle.dump(self, handle, protocol=pickle.HIGHEST_PROTOCOL)
 
-    @staticmethod
-    def load(path) -> Posterior:
-        """Read a posterior written by `save`."""
-        with Path(path).open("rb") as handle:
-            posterior = pickle.load(handle)
-        if not isinstance(posterior, Posterior):
-            raise ValueError(f"{path} does not hold a bsts Posterior")
-        return posterior
+def _point_table(samples: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per parameter element (labelled as ArviZ labels them), the estimate as `mean`."""
+    labels, values = [], []
+    for name, value in samples.items():
+        point = np.asarray(value)[0, 0]
+        for index in np.ndindex(point.shape):
+            labels.append(f"{name}[{', '.join(map(str, index))}]" if index else name)
+            values.append(float(point[index]))
+    return pd.DataFrame({"mean": values}, index=pd.Index(labels))
 
 
 def nest_parameters(model: Model, flat: dict) -> dict:

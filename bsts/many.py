@@ -46,6 +46,7 @@ from bsts.inference import (
 )
 from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.panel import prepare_panel
+from bsts.savefile import Saveable
 
 __all__ = [
     "BACKENDS",
@@ -88,7 +89,7 @@ class SeriesCollection(Mapping):
 
 
 @dataclass(frozen=True)
-class Fits(SeriesCollection):
+class Fits(SeriesCollection, Saveable):
     """The posteriors of a collection of series, by id.
 
     `fits[id]` is an ordinary `Posterior`. `bsts.forecast(fits, horizon=...)` forecasts

@@ -4,6 +4,8 @@ Fits are small (NUTS with one short chain, or SVI where only the posterior's cen
 matters) and shared through module fixtures. Thresholds are justified where they are set.
 """
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -405,6 +407,11 @@ def test_causal_impact_recovers_a_known_effect(impact):
     assert cumulative["effect_lower"] < 30 * TRUE_EFFECT < cumulative["effect_upper"]
     np.testing.assert_allclose(cumulative["effect"], 30 * average["effect"])
     np.testing.assert_allclose(average["actual"] - average["predicted"], average["effect"])
+    for row in (average, cumulative):  # coherent: the table's own effect over its prediction
+        np.testing.assert_allclose(
+            row["relative_effect"], (row["actual"] - row["predicted"]) / abs(row["predicted"])
+        )
+        assert row["relative_lower"] <= row["relative_effect"] <= row["relative_upper"]
     assert impact.probability > 0.95
     text = impact.report()
     assert "probability of a causal effect" in text and f"{average['effect']:.4g}" in text
@@ -413,6 +420,21 @@ def test_causal_impact_recovers_a_known_effect(impact):
     points = impact.pointwise()
     assert len(points) == 30
     np.testing.assert_allclose(points["cumulative_effect"].iloc[-1], cumulative["effect"])
+
+
+def test_causal_impact_warns_when_the_data_need_a_season():
+    data = bsts.datasets.load("seatbelts")
+    periods = (("1969-01-01", "1983-01-01"), ("1983-02-01", "1984-12-01"))
+    controls = ["kms", "petrol_price"]
+    with pytest.warns(UserWarning, match="pass season=12"):
+        analysis.causal_impact(data, "drivers_killed", *periods, controls, method="map")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        seasonal = analysis.causal_impact(
+            data, "drivers_killed", *periods, controls, season=12, method="map"
+        )
+    average = seasonal.summary().loc["average"]
+    assert average["relative_effect"] < 0  # the law lowered deaths
 
 
 def test_causal_impact_bad_input():

@@ -126,6 +126,22 @@ def test_ensemble_outputs(ensembles):
         ens.decompose(num_samples=None)
 
 
+def test_ensembles_save_and_load(ensembles, tmp_path):
+    path = tmp_path / "ensembles.bsts"
+    ensembles.save(path)
+    loaded = bsts.Ensembles.load(path)
+    assert loaded.ids == ensembles.ids
+    pd.testing.assert_frame_equal(loaded.weights(), ensembles.weights())
+    before = bsts.forecast(ensembles, horizon=4).to_pandas()
+    pd.testing.assert_frame_equal(bsts.forecast(loaded, horizon=4).to_pandas(), before)
+    one = tmp_path / "s0.bsts"
+    ensembles["s0"].save(one)
+    ens = bsts.Ensemble.load(one)
+    pd.testing.assert_frame_equal(ens.summary(), ensembles["s0"].summary())
+    a = bsts.forecast(ensembles["s0"], horizon=4, seed=3).to_pandas()
+    pd.testing.assert_frame_equal(bsts.forecast(ens, horizon=4, seed=3).to_pandas(), a)
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="weighting"):
         bsts.Auto(weighting="vote")

@@ -1,5 +1,7 @@
 """`fit` (MAP, SVI, NUTS) and the `Posterior` it returns, on the Nile data."""
 
+import warnings
+
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -49,6 +51,13 @@ def test_map_matches_durbin_koopman(nile):
     # BFGS (at most num_steps iterations): the objective at the start and at the mode.
     assert posterior.losses.shape == (2,)
     assert posterior.losses[-1] < posterior.losses[0]
+    # A point fit's summary is the estimate, with no NaN spreads and no NumPy warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = posterior.summary()
+    assert list(table.columns) == ["mean"]
+    assert table.loc["level.scale", "mean"] == pytest.approx(np.sqrt(level_var))
+    assert np.isfinite(table["mean"]).all()
 
 
 # -- argument errors ----------------------------------------------------------------------------
@@ -214,12 +223,10 @@ def test_save_load_round_trip(nuts_posterior, tmp_path):
     pd.testing.assert_frame_equal(loaded.summary(), nuts_posterior.summary())
 
 
-def test_load_rejects_other_pickles(tmp_path):
-    import pickle
-
-    path = tmp_path / "other.pkl"
-    path.write_bytes(pickle.dumps({"not": "a posterior"}))
-    with pytest.raises(ValueError, match="does not hold a bsts Posterior"):
+def test_load_rejects_other_files(tmp_path):
+    path = tmp_path / "other.txt"
+    path.write_text("not a posterior")
+    with pytest.raises(ValueError, match="not a bsts save file"):
         Posterior.load(path)
 
 

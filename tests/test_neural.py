@@ -183,9 +183,11 @@ def test_fit_keeps_networks_and_round_trips(hybrid_fit, tmp_path):
     future = df.iloc[120:][["x", "z"]]
     fc = bsts.forecast(post, future=future, seed=2)
     assert fc.draws.shape == (30, 10) and np.isfinite(fc.draws).all()
-    path = tmp_path / "post.pkl"
+    path = tmp_path / "post.bsts"
     post.save(path)
     loaded = bsts.Posterior.load(path)
+    again = bsts.forecast(loaded, future=future, seed=2)
+    np.testing.assert_array_equal(again.draws, fc.draws)
     saved = jax.tree_util.tree_leaves(post.network_params)
     assert len(saved) > 0
     for a, b in zip(saved, jax.tree_util.tree_leaves(loaded.network_params), strict=True):
