@@ -42,6 +42,7 @@ __all__ = [
     "SemiLocalLinearTrend",
     "check_columns",
     "check_component_name",
+    "horseshoe_variance",
     "transition_steps",
 ]
 
@@ -598,6 +599,18 @@ def check_columns(columns, what: str) -> list[str]:
     return columns
 
 
+def horseshoe_variance(global_scale, local_scale, slab_variance):
+    r"""The regularised horseshoe's variance $c^2 \tau^2\lambda^2 / (c^2 + \tau^2\lambda^2)$.
+
+    Computed as $c^2 \,\mathrm{sigmoid}(\log(\tau^2\lambda^2 / c^2))$: the product
+    $\tau^2\lambda^2$ over- or underflows float32 where the half-Cauchy tails reach
+    ($|\log \tau\lambda| > 44$), and the plain ratio then became NaN or lost its gradient
+    (NUTS drifted to a degenerate mode of the Nile's change points in float32).
+    """
+    log_ratio = 2.0 * (jnp.log(global_scale) + jnp.log(local_scale)) - jnp.log(slab_variance)
+    return slab_variance * jax.nn.sigmoid(log_ratio)
+
+
 class Regression(Component):
     r"""Static regression on covariates: $y_t \mathrel{+}= x_t^\top \beta$.
 
@@ -643,8 +656,8 @@ class Regression(Component):
         lam = _site(prefix, "local_shrinkage", dist.HalfCauchy(jnp.ones(k)).to_event(1))
         slab = _site(prefix, "slab_variance", dist.InverseGamma(2.0, 2.0))
         z = _site(prefix, "raw_coefficients", dist.Normal(jnp.zeros(k), 1.0).to_event(1))
-        shrunk = jnp.sqrt(slab * lam**2 / (slab + tau**2 * lam**2))
-        beta = numpyro.deterministic(f"{prefix}.coefficients", tau * shrunk * z)
+        scale = jnp.sqrt(horseshoe_variance(tau, lam, slab))
+        beta = numpyro.deterministic(f"{prefix}.coefficients", scale * z)
         return {"coefficients": beta}
 
     def design(self, inputs: ModelInputs) -> Float[Array, "T k"]:

@@ -16,3 +16,13 @@ jax.config.update("jax_enable_x64", True)
 def rng():
     """A fresh, seeded NumPy generator per test."""
     return np.random.default_rng(20261126)
+
+
+# Run first, on a worker of its own: one subprocess of about two minutes, which would
+# otherwise start last and leave the other worker idle (`-n 2 --dist loadfile`).
+_LONGEST_FIRST = ("test_user_paths.py",)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Put the longest test files at the front of the queue."""
+    items.sort(key=lambda item: item.path.name not in _LONGEST_FIRST)

@@ -1,5 +1,6 @@
 """Components: each block's matrices against its docstring maths, regular and irregular."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -394,3 +395,17 @@ def test_falsy_non_distribution_prior_is_rejected(prior):
     # silently replaced by the default prior.
     with pytest.raises(ValueError, match="numpyro Distribution"):
         bsts.LocalLevel(scale_prior=prior)
+
+
+def test_horseshoe_variance_is_the_ratio_and_finite_in_float32():
+    from bsts.components import horseshoe_variance
+
+    tau, lam, c2 = 0.3, np.array([1e-3, 0.5, 2.0, 40.0]), 4.0
+    naive = c2 * tau**2 * lam**2 / (c2 + tau**2 * lam**2)
+    np.testing.assert_allclose(horseshoe_variance(tau, lam, c2), naive, rtol=1e-12)
+    # Scales the half-Cauchy tails reach: tau^2 lambda^2 overflows or underflows float32.
+    extreme = jnp.array([1e-30, 1e30], dtype=jnp.float32)
+    values = horseshoe_variance(extreme, extreme, jnp.float32(4.0))
+    np.testing.assert_allclose(values, [0.0, 4.0], atol=1e-30)
+    gradient = jax.grad(lambda t: jnp.sum(horseshoe_variance(t, extreme, 4.0)))(jnp.float32(1e10))
+    assert np.isfinite(gradient)

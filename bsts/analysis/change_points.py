@@ -45,7 +45,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bsts.analysis._common import state_draws, tails
-from bsts.components import UNIT_SCALE, Block, Component, transition_steps
+from bsts.components import (
+    UNIT_SCALE,
+    Block,
+    Component,
+    horseshoe_variance,
+    transition_steps,
+)
 from bsts.inference import Posterior, fit
 from bsts.model import OBSERVATION_SCALE, Model
 
@@ -117,11 +123,9 @@ class ChangePointTrend(Component):
         local = numpyro.sample(
             f"{prefix}.{part}_local", dist.HalfCauchy(jnp.ones(count)).to_event(1)
         )
-        c2 = self.slab_scale**2
+        variances = horseshoe_variance(tau, local, self.slab_scale**2)
         # A deterministic site, so that a Posterior rebuilds the model from its draws.
-        return numpyro.deterministic(
-            f"{prefix}.{part}_variances", tau**2 * c2 * local**2 / (c2 + tau**2 * local**2)
-        )
+        return numpyro.deterministic(f"{prefix}.{part}_variances", variances)
 
     def sample(self, prefix, inputs):
         """Per-step innovation variances (standardised units), `(T - 1,)` each."""

@@ -1,0 +1,153 @@
+"""The paths a user takes, in a fresh interpreter with JAX's defaults (float32, x64 off).
+
+The rest of the suite switches x64 on (`conftest.py`) for tight comparisons with dense and
+statsmodels references; a user who sets nothing runs float32, where the library once gave
+wrong answers that no test saw (change points at every year of the Nile). One subprocess
+runs the README's quick start, each analysis function on its documented real data set and
+a `fit_many`, and reports what the tests below check against the documented answers.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = r"""
+import json, re, sys, warnings
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import bsts
+from bsts import analysis
+
+out = {"x64": bool(jax.config.jax_enable_x64), "dtype": str(jnp.zeros(()).dtype)}
+
+# The README's quick start, as written.
+readme = open(sys.argv[1]).read()
+for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
+    exec(compile(block, "README.md", "exec"), {})
+out["readme"] = True
+
+nile = bsts.datasets.load("nile")
+
+# Trend (docs/analysis.md): the Nile's level fell over 1871-1970.
+post = bsts.fit(bsts.LocalLevel(), nile, "volume", num_warmup=300, num_samples=300,
+                num_chains=1, progress_bar=False)
+table = analysis.trend(post)
+out["trend_change"] = float(table.loc["change", "mean"])
+out["trend_prob_positive"] = float(table.loc["change", "prob_positive"])
+
+# Change points: one shift, in 1899 (the Aswan dam).
+found = analysis.change_points(nile, "volume")
+top = found.sort_values("probability", ascending=False).iloc[0]
+out["change_year"] = int(pd.Timestamp(top["time"]).year)
+out["change_probability"] = float(top["probability"])
+out["change_count_above_half"] = int((found["probability"] > 0.5).sum())
+
+# Anomalies: the Nile has no injected spikes; a calibrated fit flags about 1% at 0.01.
+flagged = analysis.anomalies(post, 0.01)
+out["nile_anomalies"] = int(len(flagged))
+
+# Periodicity: the light curve's period, 0.93700 d, against two neighbours.
+curve = bsts.datasets.load("lightcurve")
+periods = [pd.Timedelta(days=d) for d in (0.9300, 0.93700, 0.9440)]
+scan = analysis.period_scan(curve, periods, "mag_b")
+best = scan["period"].iloc[int(np.argmax(scan["score"]))]
+out["best_period_days"] = best.total_seconds() / 86400
+out["period_delta"] = float(scan["delta"].max())
+
+# Causal impact: the 1983 seat-belt law on log(drivers), seasonal model as documented.
+data = bsts.datasets.load("seatbelts")
+data = data.assign(log_drivers=np.log(data["drivers"]), log_kms=np.log(data["kms"]))
+impact = analysis.causal_impact(
+    data, "log_drivers", ("1969-01-01", "1983-01-01"), ("1983-02-01", "1984-12-01"),
+    ["petrol_price", "log_kms"], season=12,
+)
+average = impact.summary().loc["average"]
+out["causal_effect"] = float(average["effect"])
+out["causal_upper"] = float(average["effect_upper"])
+
+# Many series: fit_many equals a loop of fit, and forecasts are finite.
+rng = np.random.default_rng(0)
+frames = []
+for key, n in {"a": 40, "b": 47, "c": 52}.items():
+    t = np.arange(n)
+    y = 100 + np.cumsum(rng.normal(size=n)) + 5 * np.sin(2 * np.pi * t / 12)
+    ds = pd.date_range("2001-01", periods=n, freq="MS")
+    frames.append(pd.DataFrame({"unique_id": key, "ds": ds, "y": y}))
+frame = pd.concat(frames, ignore_index=True)
+model = bsts.LocalLinearTrend() + bsts.Seasonal(12)
+fits = bsts.fit_many(model, frame, method="map", progress_bar=False)
+alone = bsts.fit(model, frame[frame["unique_id"] == "b"].set_index("ds")["y"], method="map")
+out["many_equals_fit"] = float(max(
+    np.max(np.abs(fits["b"].draws[k] - alone.draws[k]) / np.maximum(np.abs(alone.draws[k]), 1e-6))
+    for k in alone.draws
+))
+long = bsts.forecast(fits, horizon=6).to_pandas()
+out["many_forecast_finite"] = bool(np.isfinite(long[["mean", "lower", "upper"]].to_numpy()).all())
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def user():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env["MPLBACKEND"] = "Agg"
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(ROOT / "README.md")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    line = [row for row in result.stdout.splitlines() if row.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT ") :])
+
+
+def test_the_interpreter_has_jax_defaults(user):
+    assert user["x64"] is False and user["dtype"] == "float32"
+
+
+def test_readme_quick_start_runs(user):
+    assert user["readme"]
+
+
+def test_trend_on_the_nile(user):
+    # docs/analysis.md: -327.5, 90% interval [-490.5, -169.3], P(change > 0) = 0.000.
+    assert -490 < user["trend_change"] < -170
+    assert user["trend_prob_positive"] < 0.05
+
+
+def test_change_points_on_the_nile(user):
+    # With float64 and float32 alike: one shift, 1899, P about 0.7-0.9.
+    assert user["change_year"] == 1899
+    assert user["change_probability"] > 0.5
+    assert user["change_count_above_half"] == 1
+
+
+def test_anomalies_on_the_nile_are_few(user):
+    assert user["nile_anomalies"] <= 4
+
+
+def test_period_scan_on_the_light_curve(user):
+    assert user["best_period_days"] == pytest.approx(0.937)
+    assert user["period_delta"] > 100
+
+
+def test_causal_impact_on_seatbelts(user):
+    # docs/analysis.md: -0.198, 95% interval [-0.323, -0.066].
+    assert -0.33 < user["causal_effect"] < -0.07
+    assert user["causal_upper"] < 0
+
+
+def test_fit_many_equals_fit_and_forecasts(user):
+    assert user["many_equals_fit"] < 1e-5
+    assert user["many_forecast_finite"]
