@@ -149,7 +149,8 @@ def test_help_documents_the_components():
 
 
 def test_demo_with_small_settings(tmp_path, capsys):
-    code = main(["demo", "--out", str(tmp_path), "--warmup", "100", "--samples", "100"])
+    settings = ["--warmup", "100", "--samples", "100", "--chains", "1"]
+    code = main(["demo", "--out", str(tmp_path), *settings])
     assert code == 0
     forecast = pd.read_csv(tmp_path / "forecast.csv", index_col=0, parse_dates=True)
     assert len(forecast) == 24

@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
-import json, re, sys, warnings
+import json, re, sys, time, warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,12 +27,20 @@ import bsts
 from bsts import analysis
 
 out = {"x64": bool(jax.config.jax_enable_x64), "dtype": str(jnp.zeros(()).dtype)}
+seconds, clock = {}, [time.perf_counter()]
+
+
+def lap(name):
+    now = time.perf_counter()
+    seconds[name] = round(now - clock[0], 1)
+    clock[0] = now
 
 # The README's quick start, as written.
 readme = open(sys.argv[1]).read()
 for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
     exec(compile(block, "README.md", "exec"), {})
 out["readme"] = True
+lap("readme")
 
 nile = bsts.datasets.load("nile")
 
@@ -42,6 +50,7 @@ post = bsts.fit(bsts.LocalLevel(), nile, "volume", num_warmup=300, num_samples=3
 table = analysis.trend(post)
 out["trend_change"] = float(table.loc["change", "mean"])
 out["trend_prob_positive"] = float(table.loc["change", "prob_positive"])
+lap("trend")
 
 # Change points: one shift, in 1899 (the Aswan dam).
 found = analysis.change_points(nile, "volume")
@@ -49,10 +58,12 @@ top = found.sort_values("probability", ascending=False).iloc[0]
 out["change_year"] = int(pd.Timestamp(top["time"]).year)
 out["change_probability"] = float(top["probability"])
 out["change_count_above_half"] = int((found["probability"] > 0.5).sum())
+lap("change_points")
 
 # Anomalies: the Nile has no injected spikes; a calibrated fit flags about 1% at 0.01.
 flagged = analysis.anomalies(post, 0.01)
 out["nile_anomalies"] = int(len(flagged))
+lap("anomalies")
 
 # Periodicity: the light curve's period, 0.93700 d, against two neighbours.
 curve = bsts.datasets.load("lightcurve")
@@ -61,17 +72,22 @@ scan = analysis.period_scan(curve, periods, "mag_b")
 best = scan["period"].iloc[int(np.argmax(scan["score"]))]
 out["best_period_days"] = best.total_seconds() / 86400
 out["period_delta"] = float(scan["delta"].max())
+lap("period_scan")
 
 # Causal impact: the 1983 seat-belt law on log(drivers), seasonal model as documented.
 data = bsts.datasets.load("seatbelts")
 data = data.assign(log_drivers=np.log(data["drivers"]), log_kms=np.log(data["kms"]))
-impact = analysis.causal_impact(
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    impact = analysis.causal_impact(
     data, "log_drivers", ("1969-01-01", "1983-01-01"), ("1983-02-01", "1984-12-01"),
-    ["petrol_price", "log_kms"], season=12,
-)
+    ["petrol_price", "log_kms"], season=12, num_warmup=300, num_samples=300, num_chains=1,
+    )
+out["causal_season_warning"] = any("season=" in str(w.message) for w in caught)
 average = impact.summary().loc["average"]
 out["causal_effect"] = float(average["effect"])
 out["causal_upper"] = float(average["effect_upper"])
+lap("causal_impact")
 
 # Many series: fit_many equals a loop of fit, and forecasts are finite.
 rng = np.random.default_rng(0)
@@ -82,7 +98,7 @@ for key, n in {"a": 40, "b": 47, "c": 52}.items():
     ds = pd.date_range("2001-01", periods=n, freq="MS")
     frames.append(pd.DataFrame({"unique_id": key, "ds": ds, "y": y}))
 frame = pd.concat(frames, ignore_index=True)
-model = bsts.LocalLinearTrend() + bsts.Seasonal(12)
+model = bsts.LocalLevel() + bsts.Seasonal(12)
 fits = bsts.fit_many(model, frame, method="map", progress_bar=False)
 alone = bsts.fit(model, frame[frame["unique_id"] == "b"].set_index("ds")["y"], method="map")
 out["many_equals_fit"] = float(max(
@@ -91,6 +107,8 @@ out["many_equals_fit"] = float(max(
 ))
 long = bsts.forecast(fits, horizon=6).to_pandas()
 out["many_forecast_finite"] = bool(np.isfinite(long[["mean", "lower", "upper"]].to_numpy()).all())
+lap("fit_many")
+out["seconds"] = seconds
 print("RESULT " + json.dumps(out))
 """
 
@@ -109,7 +127,9 @@ def user():
     )
     assert result.returncode == 0, result.stderr[-4000:]
     line = [row for row in result.stdout.splitlines() if row.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT ") :])
+    out = json.loads(line[len("RESULT ") :])
+    print("user paths, seconds:", out["seconds"])  # shown with -s
+    return out
 
 
 def test_the_interpreter_has_jax_defaults(user):
@@ -146,6 +166,7 @@ def test_causal_impact_on_seatbelts(user):
     # docs/analysis.md: -0.198, 95% interval [-0.323, -0.066].
     assert -0.33 < user["causal_effect"] < -0.07
     assert user["causal_upper"] < 0
+    assert not user["causal_season_warning"]  # the model has the season the data need
 
 
 def test_fit_many_equals_fit_and_forecasts(user):
