@@ -16,6 +16,7 @@ import importlib
 import io
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
@@ -28,7 +29,6 @@ __all__ = ["SaveFileError", "Saveable", "read", "write"]
 FORMAT = "bsts-save"
 VERSION = 1
 _MANIFEST = "manifest.json"
-_SHARED = ("shared",)  # a key of `arrays` that no array name equals
 
 
 class SaveFileError(ValueError):
@@ -73,14 +73,13 @@ def write(path, value, kind: str) -> None:
         SaveFileError: a part of the object has a type this format cannot hold (a custom
             class, a function); the message names where it sits.
     """
-    arrays: dict = {_SHARED: {}}
-    body = _encode(value, arrays, kind)
-    del arrays[_SHARED]
+    out = _Writer()
+    body = _encode(value, out, kind)
     manifest = {"format": FORMAT, "version": VERSION, "kind": kind, "body": body}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(_MANIFEST, json.dumps(manifest))
-        for name, array in arrays.items():
+        for name, array in out.arrays.items():
             entry = io.BytesIO()
             np.save(entry, array, allow_pickle=False)
             archive.writestr(f"{name}.npy", entry.getvalue())
@@ -133,18 +132,32 @@ def read(path, kind: str):
 # --- encoding -------------------------------------------------------------------------
 
 
-def _store(array: np.ndarray, arrays: dict, where: str) -> dict:
+@dataclass
+class _Writer:
+    """What encoding collects besides the manifest.
+
+    Attributes:
+        arrays: entry name to array, each written as its own `.npy` entry.
+        shared: `id` of a bsts object already written to `(number, object)`; holding the
+            object keeps its id from being reused while encoding runs.
+    """
+
+    arrays: dict = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)
+
+
+def _store(array: np.ndarray, out: _Writer, where: str) -> dict:
     if array.dtype == object:
         # Text columns and labels only: other objects would not come back as they were.
         if not all(isinstance(item, str) for item in array.flat):
             raise SaveFileError(f"{where}: an array of Python objects cannot be saved")
         array = array.astype(str)
-    name = f"a{len(arrays) - 1}"
-    arrays[name] = array
+    name = f"a{len(out.arrays)}"
+    out.arrays[name] = array
     return {"array": name}
 
 
-def _encode(value, arrays: dict, where: str):
+def _encode(value, out: _Writer, where: str):
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -152,16 +165,16 @@ def _encode(value, arrays: dict, where: str):
     if isinstance(value, float):
         return {"float": repr(value)}  # JSON has no NaN or infinity
     if isinstance(value, (np.ndarray, jax.Array)):
-        return _store(np.asarray(value), arrays, where)
+        return _store(np.asarray(value), out, where)
     if isinstance(value, np.generic):
-        return {"scalar": _store(np.asarray(value), arrays, where)}
+        return {"scalar": _store(np.asarray(value), out, where)}
     if isinstance(value, (list, tuple)):
-        items = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [_encode(v, out, f"{where}[{i}]") for i, v in enumerate(value)]
         return {"tuple" if isinstance(value, tuple) else "list": items}
     if isinstance(value, dict):
         return {
             "dict": [
-                [_encode(k, arrays, f"{where} key"), _encode(v, arrays, f"{where}[{k!r}]")]
+                [_encode(k, out, f"{where} key"), _encode(v, out, f"{where}[{k!r}]")]
                 for k, v in value.items()
             ]
         }
@@ -172,38 +185,37 @@ def _encode(value, arrays: dict, where: str):
     if isinstance(value, pd.offsets.BaseOffset):
         return {"offset": _offset_code(value, where)}
     if isinstance(value, pd.Index):
-        return _encode_index(value, arrays, where)
+        return _encode_index(value, out, where)
     if isinstance(value, pd.Series):
         return {
-            "series": _encode(value.to_numpy(), arrays, where),
-            "index": _encode_index(value.index, arrays, where),
-            "name": _encode(value.name, arrays, where),
+            "series": _encode(value.to_numpy(), out, where),
+            "index": _encode_index(value.index, out, where),
+            "name": _encode(value.name, out, where),
         }
     if isinstance(value, pd.DataFrame):
         return {
             "frame": [
-                [_encode(c, arrays, where), _encode(value[c].to_numpy(), arrays, f"{where}.{c}")]
+                [_encode(c, out, where), _encode(value[c].to_numpy(), out, f"{where}.{c}")]
                 for c in value.columns
             ],
-            "index": _encode_index(value.index, arrays, where),
+            "index": _encode_index(value.index, out, where),
         }
     if isinstance(value, dist.Distribution):
-        return _encode_distribution(value, arrays, where)
+        return _encode_distribution(value, out, where)
     cls = type(value)
     if cls.__module__.split(".")[0] == "bsts" and hasattr(cls, "__bsts_load__"):
         # A class whose parts are not bsts types (a network's Equinox layers) says what to
         # keep, and rebuilds itself from that.
-        state = _encode(value.__bsts_save__(), arrays, where)
+        state = _encode(value.__bsts_save__(), out, where)
         return {"custom": [cls.__module__, cls.__qualname__], "state": state}
     if cls.__module__.split(".")[0] == "bsts" and hasattr(value, "__dict__"):
         # An object met again (the model every posterior of a collection shares) is
         # written once and referred to.
-        shared = arrays[_SHARED]
-        if id(value) in shared:
-            return {"ref": shared[id(value)][0]}
-        shared[id(value)] = (len(shared), value)  # holding it keeps its id unique
-        number = shared[id(value)][0]
-        state = {k: _encode(v, arrays, f"{where}.{k}") for k, v in vars(value).items()}
+        if id(value) in out.shared:
+            return {"ref": out.shared[id(value)][0]}
+        number = len(out.shared)
+        out.shared[id(value)] = (number, value)
+        state = {k: _encode(v, out, f"{where}.{k}") for k, v in vars(value).items()}
         return {"object": [cls.__module__, cls.__qualname__], "id": number, "state": state}
     raise SaveFileError(f"{where}: a {cls.__module__}.{cls.__qualname__} cannot be saved")
 
@@ -219,13 +231,13 @@ def _offset_code(offset: pd.offsets.BaseOffset, where: str) -> str:
     return code
 
 
-def _encode_index(index: pd.Index, arrays: dict, where: str) -> dict:
-    name = _encode(index.name, arrays, where)
+def _encode_index(index: pd.Index, out: _Writer, where: str) -> dict:
+    name = _encode(index.name, out, where)
     if isinstance(index, pd.RangeIndex):
         return {"range": [index.start, index.stop, index.step], "name": name}
     if isinstance(index, pd.DatetimeIndex):
         return {
-            "datetime": _store(index.asi8, arrays, where),
+            "datetime": _store(index.asi8, out, where),
             "unit": index.unit,
             "tz": None if index.tz is None else str(index.tz),
             "freq": None if index.freq is None else index.freqstr,
@@ -233,17 +245,17 @@ def _encode_index(index: pd.Index, arrays: dict, where: str) -> dict:
         }
     if isinstance(index, pd.MultiIndex) or isinstance(index.dtype, pd.CategoricalDtype):
         raise SaveFileError(f"{where}: a {type(index).__name__} cannot be saved")
-    return {"index": _encode(index.to_numpy(), arrays, where), "name": name}
+    return {"index": _encode(index.to_numpy(), out, where), "name": name}
 
 
-def _encode_distribution(value: dist.Distribution, arrays: dict, where: str) -> dict:
+def _encode_distribution(value: dist.Distribution, out: _Writer, where: str) -> dict:
     cls = type(value)
     if getattr(dist, cls.__name__, None) is not cls:
         raise SaveFileError(f"{where}: the prior {cls.__qualname__} cannot be saved")
     if isinstance(value, dist.TransformedDistribution):
         raise SaveFileError(f"{where}: a transformed prior ({cls.__name__}) cannot be saved")
     args = {
-        k: _encode(getattr(value, k), arrays, f"{where}.{k}")
+        k: _encode(getattr(value, k), out, f"{where}.{k}")
         for k in value.arg_constraints
         if hasattr(value, k)
     }
