@@ -44,7 +44,7 @@ from bsts.components import ModelInputs
 from bsts.data import SeriesData
 from bsts.kalman import kalman_filter
 from bsts.model import Model
-from bsts.predictive import future_predictive
+from bsts.predictive import future_predictive, program_prng
 
 __all__ = [
     "GUIDES",
@@ -84,35 +84,53 @@ _CACHE: dict = {}
 _CACHE_SIZE = 48
 
 
-def bucket_length(length: int) -> int:
-    """The padded length of a series: the next of 16, 24, 32, 48, 64, 96, ...
+def bucket_length(length: int, per_doubling: int = 2) -> int:
+    """The padded length of a series: the next rung of a ladder of lengths.
 
-    Two buckets per doubling keep the compilations few (a handful across series of 30 to
-    300 steps) and the padding under half the length; the closed-form likelihood's cost
-    hardly grows with the padding.
+    With two rungs per doubling the ladder is 16, 24, 32, 48, 64, 96, ...: the padding
+    stays under half the length, and a handful of compilations cover series of 30 to 300
+    steps. With one it is 16, 32, 64, ...: half the compilations, for programs whose
+    buckets are never merged (`compile_cost` 0). The closed-form likelihood hardly costs
+    more at the coarser rung: its FFT has the same size at 48 and 64 steps, at 96 and 128,
+    and so on (the next power of two above twice the length).
+
+    Args:
+        length: the series' number of steps.
+        per_doubling: rungs per doubling, 1 or 2.
     """
     size = SMALLEST_BUCKET
+    rungs = (1, 3 / 2) if per_doubling == 2 else (1,)
     while True:
-        for candidate in (size, size * 3 // 2):
-            if candidate >= length:
-                return candidate
+        for rung in rungs:
+            if int(size * rung) >= length:
+                return int(size * rung)
         size *= 2
 
 
-def padded_length(model: Model, length: int) -> int:
-    """The length a series runs at: its bucket, or its own length if the model cannot pad."""
-    return bucket_length(length) if model.paddable else length
+def padded_length(model: Model, length: int, kind: str = "map") -> int:
+    """The length a series runs at: its bucket, or its own length if the model cannot pad.
+
+    Args:
+        model: the model.
+        length: the series' number of steps.
+        kind: the program kind; NUTS and SVI, whose buckets are never merged, take the
+            coarser ladder.
+    """
+    if not model.paddable:
+        return length
+    return bucket_length(length, per_doubling=1 if compile_cost(kind) == 0 else 2)
 
 
 # What one compilation costs, in padded steps of one series run by the compiled program:
 # its compile time over the extra run time of one more padded step (wall times on a 2-core
-# CPU, LocalLinearTrend + Seasonal(12), float32, both cores busy in both). Measured: MAP
-# 3.4 s / 0.056 ms, a forecast or predictive moments of one draw 1 s / 0.011 ms. The
-# ratio, not the seconds, decides, and it varies less across machines and models than
-# either does. Only programs whose results move by round-off when a series is padded
-# further are merged: NUTS and SVI amplify round-off into different draws, and a series'
-# draws must not depend on which other series share the call.
-_COMPILE_IN_SERIES_STEPS = {"map": 60_000.0, "forecast": 90_000.0, "moments": 90_000.0}
+# CPU, LocalLinearTrend + Seasonal(12), float32). Measured: MAP 3.4 s / 0.056 ms; a
+# forecast 0.9 s / 2.8 us per draw and step (300 draws, buckets of 64 to 256 steps; one
+# draw: 0.8 s / 2.4 us); predictive moments of one draw 1 s / 0.011 ms. The ratio, not
+# the seconds, decides, and it varies less across machines and models than either does.
+# Only programs whose results move by round-off when a series is padded further are
+# merged: NUTS and SVI amplify round-off into different draws, and a series' draws must
+# not depend on which other series share the call.
+_COMPILE_IN_SERIES_STEPS = {"map": 60_000.0, "forecast": 300_000.0, "moments": 90_000.0}
 
 
 def compile_cost(kind: str, draws: int = 1) -> float:
@@ -465,7 +483,8 @@ def _store(model: Model, key: tuple, function: Callable) -> None:
 def _lower(model: Model, program: Program, example):
     # Tracing runs NumPyro's handlers, whose stack is global to the process: never trace
     # from two threads at once.
-    return jax.jit(_BUILDERS[program.kind](model, program)).lower(*example)
+    with program_prng():
+        return jax.jit(_BUILDERS[program.kind](model, program)).lower(*example)
 
 
 def is_compiled(model: Model, program: Program, *example) -> bool:

@@ -23,7 +23,7 @@ from bsts.kalman import kalman_filter
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
 from bsts.mixture import mixture_quantiles, mixture_sd
 from bsts.observation import observation_params
-from bsts.predictive import future_predictive
+from bsts.predictive import future_predictive, program_prng
 
 __all__ = [
     "Decomposition",
@@ -153,10 +153,12 @@ def forecast(
     ssms = jax.tree_util.tree_map(lambda a: a[:count], ssms)
     y = jnp.asarray(extended.y)
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
-    keys = jax.random.split(key_states, count)
-    signal, means, variances = jax.jit(
-        jax.vmap(lambda key, ssm: future_predictive(key, ssm, y, T, horizon))
-    )(keys, ssms)
+    # As the compiled forecast programs of `fit_many` do, so that both give the same draws.
+    with program_prng():
+        keys = jax.random.split(key_states, count)
+        signal, means, variances = jax.jit(
+            jax.vmap(lambda key, ssm: future_predictive(key, ssm, y, T, horizon))
+        )(keys, ssms)
     return assemble_forecast(post, extended, key_noise, signal, means, variances)
 
 

@@ -539,7 +539,7 @@ def posterior_from_runs(model: Model, series: SeriesData, method: str, runs: lis
 
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
     series = problem.series
-    length = padded_length(problem.model, series.num_timesteps)
+    length = padded_length(problem.model, series.num_timesteps, method)
     program = program_for(method, length, series.regular, settings)
     arrays = padded_arrays(series, problem.inputs, length)
     jobs = series_jobs(method, arrays, problem.seed, num_chains)

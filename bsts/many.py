@@ -621,7 +621,7 @@ def _plan_group(model: Model, series_list: list, method: str, settings: dict, se
 
     lengths = merged_lengths(
         model,
-        [(padded_length(model, one.num_timesteps), one.regular) for one in series_list],
+        [(padded_length(model, one.num_timesteps, method), one.regular) for one in series_list],
         compile_cost(method),
         lambda i, length: is_compiled(
             model, program(length, series_list[i].regular), *job(i, length)[0]

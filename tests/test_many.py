@@ -102,6 +102,18 @@ def _brute_force_plan(lengths, cost, ready):
     return best
 
 
+def test_bucket_ladders():
+    fine = [batch.bucket_length(n) for n in (1, 16, 17, 24, 25, 33, 49, 65, 97, 129)]
+    assert fine == [16, 16, 24, 24, 32, 48, 64, 96, 128, 192]
+    coarse = [batch.bucket_length(n, per_doubling=1) for n in (1, 16, 17, 33, 64, 65, 129)]
+    assert coarse == [16, 16, 32, 64, 64, 128, 256]
+    model = bsts.Model([bsts.LocalLevel()])
+    # NUTS and SVI buckets are never merged, so they take one rung per doubling.
+    assert batch.padded_length(model, 65, "nuts") == 128
+    assert batch.padded_length(model, 65, "svi") == 128
+    assert batch.padded_length(model, 65, "map") == 96
+
+
 @pytest.mark.parametrize("trial", range(20))
 def test_bucket_plan_is_the_cheapest(trial):
     rng = np.random.default_rng(trial)
