@@ -107,6 +107,14 @@ def run_bsts(panel: ms.Panel, label: str, model, method: str, horizon: int, seed
         winners = fits.weights().sort_values("weight").groupby("unique_id").tail(1)
         counts = winners["candidate"].value_counts()
         notes.append("top candidate: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        scored = [fits[uid].scores.index for uid in panel.ids]
+        screened = sum(any(name.endswith(" (t)") for name in names) for names in scored)
+        weights = fits.weights()
+        t_weight = weights[weights["candidate"].str.endswith(" (t)")]["weight"].sum()
+        notes.append(
+            f"Student-t variants validated for {screened} of {len(panel.ids)} series "
+            f"(outlier screen), total weight {t_weight:.2f} (mean {t_weight / len(panel.ids):.3f})"
+        )
     return ms.Result(label, seconds, len(panel.ids), pd.DataFrame(rows), notes)
 
 

@@ -89,11 +89,17 @@ def compiled(fn, *args):
     return exe, time.perf_counter() - start
 
 
-def run(T: int, variances: np.ndarray, missing: float, seed: int) -> dict:
+def gap_mask(T: int, missing: float, block: int, rng) -> np.ndarray:
+    """Missing steps: a fraction `missing` of T, in runs of `block` consecutive steps."""
+    starts = rng.random(-(-T // block)) < missing
+    return np.repeat(starts, block)[:T]
+
+
+def run(T: int, variances: np.ndarray, missing: float, seed: int, block: int = 1) -> dict:
     rng = np.random.default_rng(seed)
     y = simulate(T, variances, rng)
     if missing > 0:
-        y[rng.random(T) < missing] = np.nan
+        y[gap_mask(T, missing, block, rng)] = np.nan
     repeats = max(3, min(30, int(3e5 / T)))
 
     model = sm.tsa.UnobservedComponents(y, level="local linear trend", seasonal=PERIOD)
@@ -167,6 +173,9 @@ def main() -> None:
         metavar=("OBS", "LEVEL", "SLOPE", "SEASONAL"),
     )
     parser.add_argument("--missing", type=float, default=0.0, help="fraction of NaN in y")
+    parser.add_argument(
+        "--gap-block", type=int, default=1, help="missing steps come in runs of this length"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--parallel-lengths",
@@ -182,7 +191,10 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, jax {jax.__version__} "
         f"({jax.default_backend()}), statsmodels {sm.__version__}, float64"
     )
-    print(f"# variances {variances.tolist()}, missing fraction {args.missing}")
+    print(
+        f"# variances {variances.tolist()}, missing fraction {args.missing} "
+        f"in runs of {args.gap_block}"
+    )
     names = {
         "marginal": "marginal",
         "fixed": "marginal, series fixed",
@@ -196,7 +208,7 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for T in args.lengths:
-        r = run(T, variances, args.missing, args.seed)
+        r = run(T, variances, args.missing, args.seed, args.gap_block)
         cells = [f"{T:,}", f"{r['statsmodels_ms']:.2f}"]
         cells += [
             f"{r[f'{n}_{k}_ms']:.2f} ({r[f'{n}_{k}_ratio']:.2f}x)"

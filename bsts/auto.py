@@ -9,7 +9,9 @@ trend) times a season (none; the period's dummy seasonal, or a Fourier seasonal 
 harmonics when the period is not a whole number or is longer than 24) times a scale (the
 original one; $\log y$ for a positive series). A series rules candidates out: no season
 with fewer than two cycles and a half of data, no log scale unless every value is
-positive.
+positive. A series whose leading candidate's one-step residuals show an outlier (the
+largest of $n$ beyond $\Phi^{-1}(1 - 0.025 / n)$) also gets Student-t variants of its two
+leading candidates, scored with the noise weight integrated out.
 
 **Weights.** Leave-future-out (Bürkner, Gabry & Vehtari, 2020) with exact refits: at up to
 three origins $o$ (the last `horizon` steps, the `horizon` before them, ...), every
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from bsts.batch import (
     Program,
@@ -67,6 +70,7 @@ from bsts.forecast import decompose as decompose_one
 from bsts.inference import as_model, checked_options, nest_parameters
 from bsts.many import Fits, ManyForecast, SeriesCollection, fit_groups
 from bsts.model import Model
+from bsts.observation import Observation, observation_params
 from bsts.panel import prepare_panel
 from bsts.savefile import Saveable
 from bsts.stacking import WEIGHTINGS, pseudo_bma_weights, stacking_weights
@@ -107,6 +111,7 @@ _PERIODS = {
 _LONGEST_DUMMY = 24
 _FOURIER_HARMONICS = 3
 _MIN_ORIGIN = 8  # the fewest steps a validation fit starts from (without a season)
+_STUDENT_T_VARIANTS = 2  # Student-t variants of this many leading candidates, on outliers
 
 
 def infer_season(index: pd.Index) -> float | None:
@@ -197,6 +202,9 @@ class Auto:
             (at least 8, at most 24), or 8 without a season.
         origins: the most validation origins per series.
         min_weight: candidates below this weight are not fitted to the whole series.
+        student_t: for a series whose leading candidate's one-step residuals show an
+            outlier, add Student-t variants of the two leading candidates (default set
+            only).
     """
 
     def __init__(
@@ -209,6 +217,7 @@ class Auto:
         horizon: int | None = None,
         origins: int = 3,
         min_weight: float = 0.01,
+        student_t: bool = True,
     ):
         if season is not None and (not np.isfinite(season) or season < 0):
             raise ValueError(f"season must be a positive period, 0 (none) or None, got {season!r}")
@@ -227,6 +236,7 @@ class Auto:
         self.horizon = None if horizon is None else int(horizon)
         self.origins = int(origins)
         self.min_weight = float(min_weight)
+        self.student_t = bool(student_t)
 
     def __repr__(self) -> str:
         return f"Auto(season={self.season!r}, weighting={self.weighting!r})"
@@ -275,12 +285,16 @@ def _as_candidates(candidates) -> list[Candidate]:
     for c in out:
         if c.model.covariate_columns:
             raise ValueError(f"candidate {c.name!r} needs covariates; Auto fits the target only")
-        if not c.model.observation.exact_predictive:
+        if not _has_held_out_density(c.model.observation):
             raise ValueError(
-                f"candidate {c.name!r}: Auto weights candidates by their exact Normal "
-                "predictives, so it needs Gaussian observations"
+                f"candidate {c.name!r}: Auto scores candidates by their held-out predictive "
+                "densities, which only Gaussian and Student-t observations give"
             )
     return out
+
+
+def _has_held_out_density(observation: Observation) -> bool:
+    return type(observation).held_out_log_density is not Observation.held_out_log_density
 
 
 def _one_series_frame(data, target) -> pd.DataFrame:
@@ -342,7 +356,7 @@ def _variant(values: np.ndarray, index: pd.Index, log: bool, cut: int | None = N
 
 
 def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
-    """Each MAP fit's predictive mean and sd per step, in the series' original units.
+    """Each MAP fit's one-step predictive (`_Predictive`), in the series' original units.
 
     Args:
         groups: `(model, {key: MAP Posterior}, {key: SeriesData})` triples; every model's
@@ -383,27 +397,101 @@ def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
             function = compiled(model, program, *items[0][1])
             # One at a time, as forecasts run (`bsts.many.Fits.forecast`).
             results = run_series(function, [job for _, job in items], workers=1)
-            for (key, _), (mean, var) in zip(items, results, strict=True):
+            for (key, example), (mean, signal_var, noise_var) in zip(items, results, strict=True):
                 data = series[key]
                 n = data.num_timesteps
-                out[key] = (
+                params = observation_params(example[0])
+                out[key] = _Predictive(
                     np.asarray(data.to_original(np.asarray(mean[:n]))),
-                    np.sqrt(np.asarray(var[:n])) * data.scale,
+                    np.asarray(signal_var[:n]) * data.scale**2,
+                    np.asarray(noise_var[:n]) * data.scale**2,
+                    {
+                        "scale": float(params["scale"]) * data.scale,
+                        **({"df": float(params["df"])} if "df" in params else {}),
+                    },
                 )
     return out
 
 
+@dataclass(frozen=True)
+class _Predictive:
+    """One MAP fit's predictive of every step given the steps before, original units.
+
+    Attributes:
+        mean: `(T,)` the predictive means.
+        signal_var: `(T,)` the signal's predictive variances.
+        noise_var: `(T,)` the noise variances of the fitted model (Student-t: at the
+            fitted weights; held-out steps have the weight's prior mode).
+        params: the observation parameters (`scale` in the series' units, `df`).
+    """
+
+    mean: np.ndarray
+    signal_var: np.ndarray
+    noise_var: np.ndarray
+    params: dict
+
+    def one_step_z(self, values: np.ndarray) -> np.ndarray:
+        """Standardised one-step residuals of the first `len(values)` steps."""
+        n = len(values)
+        return (values - self.mean[:n]) / np.sqrt(self.signal_var[:n] + self.noise_var[:n])
+
+
+def _validate(groups: list[tuple[Model, dict]], options: dict, run: dict) -> dict:
+    """MAP fits of `(model, {(series, candidate, origin): data})` groups, and predictives.
+
+    Returns:
+        Each fit's one-step predictive (`_Predictive`), by the same keys.
+    """
+    modes = fit_groups(groups, "map", options, progress_bar=False, **run)
+    return _moments(
+        [(model, fits, jobs) for (model, jobs), fits in zip(groups, modes, strict=True)]
+    )
+
+
+def _has_outliers(plan: _Series, candidate: Candidate, moments: dict) -> bool:
+    r"""Whether the candidate's one-step residuals before the last origin show an outlier.
+
+    With $n$ standardised residuals $z_t$ (after the first period, or 8 steps, whose
+    predictives are still diffuse), an outlier is $\max_t |z_t| > \Phi^{-1}(1 -
+    0.025 / n)$: a two-sided test at 5% with Bonferroni's correction, so a Gaussian series
+    calls for Student-t candidates one time in twenty at most.
+    """
+    origin = plan.origins[-1]
+    fit = moments[(plan.key, candidate.name, origin)]
+    values = plan.values[:origin]
+    values = np.log(values) if candidate.log else values
+    burn = max(_MIN_ORIGIN, math.ceil(plan.period) if plan.period else 0)
+    z = fit.one_step_z(values)[burn:]
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        return False
+    return bool(np.max(np.abs(z)) > special.ndtri(1 - 0.025 / z.size))
+
+
+def _student_t_variant(candidate: Candidate) -> Candidate:
+    """The candidate with Student-t noise."""
+    model = Model(list(candidate.model.components), observation="student_t")
+    return Candidate(f"{candidate.name} (t)", model, candidate.log)
+
+
 def _pointwise(plan: _Series, candidate: Candidate, moments: dict) -> np.ndarray:
-    """The log predictive density of every held-out value, on the scale of y."""
+    """The log predictive density of every held-out value, on the scale of y.
+
+    A Student-t candidate's held-out values get a fresh weight each (the forecast's
+    predictive), integrated out by quadrature (`StudentT.held_out_log_density`).
+    """
+    observation = candidate.model.observation
     rows = []
     for origin in plan.origins:
-        mean, sd = moments[(plan.key, candidate.name, origin)]
+        fit = moments[(plan.key, candidate.name, origin)]
         stop = min(origin + plan.horizon, plan.values.size)
         y = plan.values[origin:stop]
-        m, s = mean[origin:stop], sd[origin:stop]
         observed = np.isfinite(y)
-        lpd = log_predictive_density(y[observed], m[observed], s[observed], candidate.log)
-        rows.append(lpd)
+        y = y[observed]
+        mean, signal_var = fit.mean[origin:stop][observed], fit.signal_var[origin:stop][observed]
+        z = np.log(y) if candidate.log else y
+        lpd = observation.held_out_log_density(z, mean, signal_var, fit.params)
+        rows.append(lpd - np.log(y) if candidate.log else lpd)
     return np.concatenate(rows)
 
 
@@ -495,16 +583,39 @@ def fit_auto(
             for origin in plan.origins:
                 variant = _variant(plan.values, plan.data.index, candidate.log, origin)
                 jobs[(plan.key, candidate.name, origin)] = variant
-    groups = list(by_structure.values())
-    modes = fit_groups(groups, "map", options, progress_bar=False, **run)
-    moments = _moments(
-        [(model, fits, jobs) for (model, jobs), fits in zip(groups, modes, strict=True)]
-    )
+    moments = _validate(list(by_structure.values()), options, run)
+    scores = {
+        plan.key: {c.name: _pointwise(plan, c, moments) for c in plan.candidates} for plan in plans
+    }
+
+    if auto.student_t and auto.candidates is None:
+        # Outliers: Student-t variants of the leading candidates join, validated alike.
+        by_structure = {}
+        for plan in plans:
+            lpd = np.column_stack(list(scores[plan.key].values()))
+            weights = pd.Series(stacking_weights(lpd), index=list(scores[plan.key]))
+            leader = next(c for c in plan.candidates if c.name == weights.idxmax())
+            if not _has_outliers(plan, leader, moments):
+                continue
+            leading = weights[weights >= auto.min_weight].sort_values(ascending=False)
+            for name in leading.index[:_STUDENT_T_VARIANTS]:
+                variant = _student_t_variant(next(c for c in plan.candidates if c.name == name))
+                plan.candidates.append(variant)
+                _, jobs = by_structure.setdefault((variant.name, plan.period), (variant.model, {}))
+                for origin in plan.origins:
+                    cut = _variant(plan.values, plan.data.index, variant.log, origin)
+                    jobs[(plan.key, variant.name, origin)] = cut
+        if by_structure:
+            moments.update(_validate(list(by_structure.values()), options, run))
+            for plan in plans:
+                for c in plan.candidates:
+                    if c.name not in scores[plan.key]:
+                        scores[plan.key][c.name] = _pointwise(plan, c, moments)
 
     tables = {}
     for plan in plans:
         names = [c.name for c in plan.candidates]
-        lpd = np.column_stack([_pointwise(plan, c, moments) for c in plan.candidates])
+        lpd = np.column_stack([scores[plan.key][name] for name in names])
         tables[plan.key] = _weights_table(plan, lpd, names)
 
     # Final fits of the candidates with weight, on the whole series.

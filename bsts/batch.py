@@ -396,7 +396,7 @@ def _forecast_program(model: Model, program: Program) -> Callable:
 
 def _moments_program(model: Model, program: Program) -> Callable:
     def run(params, arrays):
-        """One draw's predictive mean and variance of every step given the steps before.
+        """One draw's predictive mean, signal and noise variance of each step given the past.
 
         At a missing step the filter's prediction is the multi-step predictive from the
         last observation before it: after a cut-off (NaN from there on) these are the
@@ -408,8 +408,8 @@ def _moments_program(model: Model, program: Program) -> Callable:
         T = program.length
         H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
         mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
-        var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H) + ssm.observation_var
-        return mean, var
+        signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
+        return mean, signal_var, jnp.broadcast_to(ssm.observation_var, (T,))
 
     return run
 

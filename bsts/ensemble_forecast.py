@@ -13,7 +13,9 @@ $$
 so quantiles come from bisection on $F$, the mean and variance from the parts' moments
 ($e^{\mu + \sigma^2/2}$ and $e^{2\mu + 2\sigma^2}$ for a log-Normal), and the CRPS from
 $\int (F(x) - \mathbb 1\{x \ge y\})^2\,dx$ by quadrature. Nothing is sampled, except the
-`draws` kept for plots and for code that wants paths.
+`draws` kept for plots and for code that wants paths, and a Student-t candidate's noise
+weights: its draw $i$ is the Normal $\mathcal N(\mu_i, s_i^2 + \sigma_i^2 / \lambda_i)$ with
+$\lambda_i$ at a stratified quantile of its Gamma law (`Forecast.components`).
 """
 
 from __future__ import annotations
@@ -52,12 +54,20 @@ class MixturePart:
 
     @classmethod
     def of(cls, weight: float, prediction: Forecast, log: bool = False) -> MixturePart:
-        """The part of a candidate's exact forecast."""
-        if not prediction.exact:
+        """The part of a candidate's forecast, as an equal-weight Normal mixture.
+
+        Its exact Normal mixture; for noise that is a scale mixture (Student-t), the
+        mixture over draws and latent weights (`Forecast.components`).
+        """
+        if prediction.exact:
+            return cls(float(weight), prediction.draw_means, prediction.draw_sds, log)
+        if prediction.components is None:
             raise ValueError(
-                "an ensemble needs its candidates' exact Normal predictives (Gaussian observations)"
+                "an ensemble needs its candidates' predictives as Normal mixtures "
+                "(Gaussian or Student-t observations)"
             )
-        return cls(float(weight), prediction.draw_means, prediction.draw_sds, log)
+        means, sds = prediction.components
+        return cls(float(weight), means, sds, log)
 
     def cdf(self, x: Float[np.ndarray, "... T"]) -> Float[np.ndarray, "... T"]:
         """This part's CDF at `x` (broadcast against the steps), not weighted."""

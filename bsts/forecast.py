@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 
+# The fewest Normal components a non-Normal predictive is approximated by.
+_MIXTURE_COMPONENTS = 256
+
+
 def _central(mass: float) -> tuple[float, float]:
     """The tail probabilities of the central `mass` interval."""
     if not 0 < mass < 1:
@@ -59,6 +63,11 @@ class Forecast:
         draw_means: `(num_draws, horizon)` each draw's predictive mean, original units.
         draw_sds: `(num_draws, horizon)` each draw's predictive sd, original units. Both
             are None when a draw's predictive is not Normal (Student-t observations).
+        components: when a draw's predictive is not Normal, `(means, sds)` of an
+            equal-weight Normal mixture, a component per draw (each draw repeated up to
+            256 components), that integrates over the noise's latent variable too
+            (`Observation.mixture_sds`): what an ensemble of candidates mixes
+            (`bsts.ensemble_forecast`). None otherwise.
     """
 
     draws: np.ndarray
@@ -66,6 +75,7 @@ class Forecast:
     history: pd.Series | None = None
     draw_means: np.ndarray | None = None
     draw_sds: np.ndarray | None = None
+    components: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def exact(self) -> bool:
@@ -188,14 +198,27 @@ def assemble_forecast(
     params = observation_params({k: v[:count] for k, v in post.flat_draws().items()})
     noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
     series = post.series
-    draw_means = draw_sds = None
+    draw_means = draw_sds = components = None
     if observation.exact_predictive:
         draw_means = series.to_original(np.asarray(means))
         draw_sds = np.sqrt(np.asarray(variances)) * series.scale
+    else:
+        # Each draw repeated until there are enough components to span the latent
+        # variable's law (a MAP fit has one draw); component i takes its quantile at a
+        # stratified uniform u_i.
+        repeat = -(-_MIXTURE_COMPONENTS // count)
+        total = count * repeat
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key_noise, 1), total))
+        repeated = {name: np.repeat(np.asarray(v), repeat, axis=0) for name, v in params.items()}
+        sds = observation.mixture_sds(
+            repeated, np.repeat(np.asarray(variances), repeat, axis=0), (order + 0.5) / total
+        )
+        means = np.repeat(np.asarray(means), repeat, axis=0)
+        components = (series.to_original(means), sds * series.scale)
     draws = series.to_original(np.asarray(signal) + noise)
     history = pd.Series(series.to_original(series.y), index=series.index)
     index = extended.index[series.num_timesteps :]
-    return Forecast(draws, index, history, draw_means, draw_sds)
+    return Forecast(draws, index, history, draw_means, draw_sds, components)
 
 
 @dataclass(frozen=True)

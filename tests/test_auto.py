@@ -1,5 +1,6 @@
 """Automatic structure: candidates, pruning, leave-future-out weights (`bsts.auto`)."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -147,8 +148,7 @@ def test_bad_settings_are_refused():
         bsts.Auto(weighting="vote")
     with pytest.raises(ValueError, match="season"):
         bsts.Auto(season=-3)
-    with pytest.raises(ValueError, match="Gaussian"):
-        bsts.Auto(candidates=[bsts.Model([bsts.LocalLevel()], observation="student_t")])
+    bsts.Auto(candidates=[bsts.Model([bsts.LocalLevel()], observation="student_t")])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         bsts.Auto(season=0)
@@ -160,3 +160,63 @@ def test_a_series_with_a_zero_gets_no_log_candidate():
     auto = bsts.Auto(candidates=[*CANDIDATES, Candidate("log level", CANDIDATES[0].model, True)])
     ensemble = bsts.fit(auto, y, method="map")
     assert "log level" not in ensemble.scores.index
+
+
+def test_a_family_without_a_held_out_density_is_refused(monkeypatch):
+    monkeypatch.setattr(bsts.observation, "_REGISTRY", dict(bsts.observation._REGISTRY))
+
+    class Opaque(bsts.observation.Observation):
+        name = "opaque_test"
+
+        def variance(self, params, inputs):
+            return params["scale"] ** 2
+
+    with pytest.raises(ValueError, match="Gaussian and Student-t"):
+        bsts.Auto(candidates=[bsts.Model([bsts.LocalLevel()], observation="opaque_test")])
+
+
+@pytest.fixture(scope="module")
+def outlier_ensemble():
+    y = _seasonal(5, n=40)
+    y.iloc[20] += 12.0  # 24 noise sds
+    auto = bsts.Auto(season=4, log=False)
+    return bsts.fit(auto, y, method="map"), y
+
+
+def test_outliers_bring_student_t_variants_of_the_leading_candidates(outlier_ensemble):
+    ensemble, _ = outlier_ensemble
+    names = list(ensemble.scores.index)
+    variants = [name for name in names if name.endswith(" (t)")]
+    assert 1 <= len(variants) <= 2
+    assert all(name[: -len(" (t)")] in names for name in variants)
+    assert all(np.isfinite(ensemble.scores.loc[variants, "elpd"]))
+
+
+def test_a_student_t_candidate_mixes_into_the_ensemble_forecast(outlier_ensemble):
+    ensemble, y = outlier_ensemble
+    components = [bsts.LocalLevel(name="trend"), bsts.Seasonal(4, name="seasonal")]
+    fits = {
+        "gaussian": bsts.fit(bsts.Model(components), y, method="map"),
+        "student": bsts.fit(bsts.Model(components, observation="student_t"), y, method="map"),
+    }
+    # An even split between a Gaussian and a Student-t candidate: the forecast mixes both.
+    forced = dataclasses.replace(
+        ensemble,
+        candidates=fits,
+        weights=pd.Series({"gaussian": 0.5, "student": 0.5}, name="weight"),
+        log={"gaussian": False, "student": False},
+    )
+    prediction = bsts.forecast(forced, horizon=4)
+    lower, upper = prediction.interval(0.9)
+    assert np.all(np.isfinite(prediction.mean())) and np.all(lower < upper)
+    gaussian, student = prediction.parts
+    assert student.means.shape == student.sds.shape and np.all(student.sds > 0)
+    # The stratified noise weights spread the sds: heavy tails, not one Normal per draw.
+    assert student.sds.shape[0] >= 256 and np.ptp(student.sds[:, 0]) > 0
+    assert np.ptp(gaussian.sds[:, 0]) == 0  # one MAP draw, one Normal
+
+
+def test_gaussian_series_get_no_student_t_variants():
+    ensemble = bsts.fit(bsts.Auto(season=4, log=False), _seasonal(6), method="map")
+    assert len(ensemble.scores) == 6
+    assert not any(name.endswith(" (t)") for name in ensemble.scores.index)

@@ -6,7 +6,9 @@ import numpy as np
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
+import scipy.stats
 from numpyro import handlers
+from scipy import integrate
 
 import bsts
 from bsts.data import prepare_series
@@ -154,3 +156,44 @@ def test_a_new_family_needs_only_its_class(monkeypatch):
     params = {"level": {"scale": 0.1}, OBSERVATION: {"scale": 0.5}}
     np.testing.assert_allclose(model.state_space(params, inputs).observation_var, 0.5)
     assert isinstance(model.observation, Observation)
+
+
+@pytest.mark.parametrize("df", [0.5, 1.0, 2.0, 5.0, 30.0, 3000.0])
+def test_student_t_held_out_density_is_the_t_density_without_signal_variance(df):
+    y = np.array([0.0, 0.5, 3.0, 40.0, 1e3, 4e3])
+    got = StudentT().held_out_log_density(y, 0.0, 0.0, {"scale": 2.0, "df": df})
+    np.testing.assert_allclose(got, scipy.stats.t.logpdf(y, df, scale=2.0), rtol=1e-10)
+
+
+@pytest.mark.parametrize(("df", "y"), [(4.0, 5.0), (1.5, -30.0), (60.0, 0.3)])
+def test_student_t_held_out_density_integrates_the_weight_out(df, y):
+    signal_var, scale = 1.5, 0.7
+
+    def integrand(lam):
+        sd = np.sqrt(signal_var + scale**2 / lam)
+        return scipy.stats.norm.pdf(y, scale=sd) * scipy.stats.gamma.pdf(lam, df / 2, scale=2 / df)
+
+    expected = np.log(integrate.quad(integrand, 0, np.inf, limit=400, epsabs=0)[0])
+    got = StudentT().held_out_log_density(y, 0.0, signal_var, {"scale": scale, "df": df})
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+
+
+def test_gaussian_held_out_density_and_mixture():
+    got = Gaussian().held_out_log_density(np.array([1.0, -2.0]), 0.5, 0.25, {"scale": 1.0})
+    expected = scipy.stats.norm.logpdf([1.0, -2.0], 0.5, np.sqrt(1.25))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    variances = np.full((3, 2), 4.0)
+    np.testing.assert_array_equal(Gaussian().mixture_sds({}, variances, None), 2.0)
+
+
+def test_student_t_mixture_over_stratified_weights_has_the_t_quantiles():
+    # Every draw the same parameters and no signal variance: the mixture over draws is
+    # the t distribution itself, up to the stratification.
+    draws, df, scale = 4000, 3.0, 1.3
+    params = {"scale": np.full(draws, scale), "df": np.full(draws, df)}
+    u = (np.random.default_rng(0).permutation(draws) + 0.5) / draws
+    sds = StudentT().mixture_sds(params, np.full((draws, 1), scale**2), u)
+    for p in (0.025, 0.25, 0.9, 0.995):
+        q = scipy.stats.t.ppf(p, df, scale=scale)
+        mixture_cdf = scipy.stats.norm.cdf(q / sds).mean()
+        assert mixture_cdf == pytest.approx(p, abs=2e-4)
