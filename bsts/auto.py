@@ -54,6 +54,7 @@ from bsts.batch import (
     is_compiled,
     merged_lengths,
     padded_arrays,
+    padded_draws,
     padded_length,
     run_series,
 )
@@ -369,6 +370,7 @@ def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
         def job(i, length, model=model, posteriors=posteriors, series=series, keys=keys):
             data = series[keys[i]]
             flat = {name: np.asarray(v)[0] for name, v in posteriors[keys[i]].flat_draws().items()}
+            flat = padded_draws(flat, length)
             arrays = padded_arrays(data, model.inputs(data), length)
             program = Program("moments", length, data.regular, ())
             return program, (nest_parameters(model, flat), arrays)

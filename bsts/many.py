@@ -30,6 +30,7 @@ from bsts.batch import (
     is_compiled,
     merged_lengths,
     padded_arrays,
+    padded_draws,
     padded_length,
     run_calls,
     run_series,
@@ -263,11 +264,7 @@ class Fits(SeriesCollection, Saveable):
         total = post.num_chains * post.num_draws
         count = total if num_samples is None else min(int(num_samples), total)
         flat = {name: value[:count] for name, value in post.flat_draws().items()}
-        if OBSERVATION_WEIGHTS in flat:
-            # Weights past the data only set the (unused) variance of the missing steps.
-            weights = flat[OBSERVATION_WEIGHTS]
-            fill = np.ones((count, length - weights.shape[-1]), weights.dtype)
-            flat[OBSERVATION_WEIGHTS] = np.concatenate([weights, fill], axis=-1)
+        flat = padded_draws(flat, length)
         params = nest_parameters(self.model, flat)
         arrays = padded_arrays(extended, self.model.inputs(extended), length)
         arrays["length"] = jnp.asarray(post.series.num_timesteps, jnp.int32)

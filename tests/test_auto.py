@@ -224,3 +224,14 @@ def test_gaussian_series_get_no_student_t_variants():
     ensemble = bsts.fit(bsts.Auto(log=False), _level(6), method="map")
     assert len(ensemble.scores) == 3
     assert not any(name.endswith(" (t)") for name in ensemble.scores.index)
+
+
+def test_student_t_variants_of_several_series_share_their_programs():
+    frames = []
+    for key, n in (("a", 40), ("b", 44)):  # one bucket, different lengths
+        y = _level(7 + n, n)
+        y.iloc[n // 2] -= 12.0
+        frames.append(pd.DataFrame({"unique_id": key, "ds": np.arange(n), "y": y.to_numpy()}))
+    ensembles = bsts.fit_many(bsts.Auto(log=False), pd.concat(frames), method="map")
+    for key in ("a", "b"):
+        assert any(name.endswith(" (t)") for name in ensembles[key].scores.index)
