@@ -31,7 +31,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
@@ -354,38 +353,20 @@ def _map_program(model: Model, program: Program) -> Callable:
 
 
 def _prior_median_start(key, model: Model, args: tuple, kwargs: dict) -> dict:
-    """Every latent site at its prior median, unconstrained.
+    """Every latent site at its prior median (NumPyro's `init_to_median`), unconstrained.
 
     One trace of the model, without its density: NumPyro's `initialize_model` would also
     differentiate the log density at the start, which compiles the objective once more.
-    The median is the prior's inverse CDF at 1/2 where it has one (every scale prior of
-    the structural components), and otherwise the median of 15 prior draws (NumPyro's
-    `init_to_median`): XLA compiles each site's draws as a hash of its own, and for
-    LocalLinearTrend + Seasonal(12) the draws cost 1.2 to 2 s of a MAP program's 4.6 to
-    6 s of compilation.
     """
-    chosen = handlers.substitute(handlers.seed(model, key), substitute_fn=_prior_median)
+    chosen = handlers.substitute(
+        handlers.seed(model, key), substitute_fn=init_to_median(num_samples=15)
+    )
     trace = handlers.trace(chosen).get_trace(*args, **kwargs)
     return {
         name: biject_to(site["fn"].support).inv(site["value"])
         for name, site in trace.items()
         if site["type"] == "sample" and not site["is_observed"]
     }
-
-
-def _prior_median(site: dict):
-    """A latent site's prior median (see `_prior_median_start`); None for other sites."""
-    if site["type"] != "sample" or site["is_observed"]:
-        return None
-    fn, shape = site["fn"], site["fn"].shape()
-    base = fn
-    while isinstance(base, (dist.Independent, dist.ExpandedDistribution)):
-        base = base.base_dist
-    try:
-        half = jnp.full(base.batch_shape + base.event_shape, 0.5)
-        return jnp.broadcast_to(base.icdf(half), shape)
-    except (NotImplementedError, ImportError):  # Gamma and Beta need TFP for icdf
-        return init_to_median(site, num_samples=15)
 
 
 def _svi_program(model: Model, program: Program) -> Callable:
