@@ -205,18 +205,16 @@ def merged_lengths(
 
     Args:
         model: the model (one that cannot pad keeps every length).
-        buckets: each job's `(ladder bucket, regular)`; regular and gappy series never share
-            a program.
+        buckets: each job's `(ladder bucket, group)`; jobs of different groups (regular
+            or not, gapped or not) never share a program.
         cost: one compilation, in series-steps.
         ready: whether job i's program at a length is compiled already, `(i, length)`.
     """
     if not model.paddable:
         return [length for length, _ in buckets]
     out = [length for length, _ in buckets]
-    for regular in (True, False):
-        members = [i for i, (_, r) in enumerate(buckets) if r == regular]
-        if not members:
-            continue
+    for group in dict.fromkeys(group for _, group in buckets):
+        members = [i for i, (_, g) in enumerate(buckets) if g == group]
         # A bucket's program is the same whichever of its series it is checked with.
         representative = {}
         for i in reversed(members):
@@ -272,13 +270,14 @@ def padded_arrays(series: SeriesData, inputs: ModelInputs, length: int) -> dict:
     }
 
 
-def _inputs(arrays: dict, regular: bool, length: int) -> ModelInputs:
+def _inputs(arrays: dict, program: Program) -> ModelInputs:
     return ModelInputs(
         dt=arrays["dt"],
-        regular=regular,
+        regular=program.regular,
         covariates=arrays["covariates"],
         initial_level=arrays["initial_level"],
-        num_timesteps=length,
+        num_timesteps=program.length,
+        gapped=program.gapped,
     )
 
 
@@ -291,12 +290,15 @@ class Program:
         length: the bucket length.
         regular: whether the series are on an evenly spaced grid.
         options: the kind's settings, as sorted `(name, value)` pairs.
+        gapped: whether the series miss steps before their last observation (their
+            likelihood then runs the sequential filter directly; fitting programs only).
     """
 
     kind: str
     length: int
     regular: bool
     options: tuple
+    gapped: bool = False
 
     def option(self, name):
         """One of the settings."""
@@ -319,7 +321,7 @@ def _nuts_program(model: Model, program: Program) -> Callable:
 
     def run(init_key, run_key, arrays):
         trace_counts["nuts"] += 1
-        inputs = _inputs(arrays, program.regular, program.length)
+        inputs = _inputs(arrays, program)
         return chain(init_key, run_key, (inputs,), {"y": arrays["y"]})
 
     return run
@@ -336,7 +338,7 @@ def _map_program(model: Model, program: Program) -> Callable:
         median (NumPyro's `init_to_median`).
         """
         trace_counts["map"] += 1
-        inputs = _inputs(arrays, program.regular, program.length)
+        inputs = _inputs(arrays, program)
         args, kwargs = (inputs,), {"y": arrays["y"]}
         start, unravel = ravel_pytree(_prior_median_start(key, model, args, kwargs))
 
@@ -377,7 +379,7 @@ def _svi_program(model: Model, program: Program) -> Callable:
 
     def run(key, arrays):
         trace_counts["svi"] += 1
-        inputs = _inputs(arrays, program.regular, program.length)
+        inputs = _inputs(arrays, program)
         training = dataclasses.replace(inputs, training=True)
         key_fit, key_draw = jax.random.split(key)
         result = svi.run(key_fit, num_steps, training, y=arrays["y"], progress_bar=False)
@@ -397,7 +399,7 @@ def _forecast_program(model: Model, program: Program) -> Callable:
 
     def run(key, params, arrays):
         trace_counts["forecast"] += 1
-        inputs = _inputs(arrays, program.regular, program.length)
+        inputs = _inputs(arrays, program)
         keys = jax.random.split(key, jax.tree_util.tree_leaves(params)[0].shape[0])
 
         def one(k, p):
@@ -418,7 +420,7 @@ def _moments_program(model: Model, program: Program) -> Callable:
         forecasts that leave-future-out validation scores (`bsts.auto`).
         """
         trace_counts["moments"] += 1
-        ssm = model.state_space(params, _inputs(arrays, program.regular, program.length))
+        ssm = model.state_space(params, _inputs(arrays, program))
         filtered = kalman_filter(ssm, arrays["y"])
         T = program.length
         H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))

@@ -61,6 +61,9 @@ class ModelInputs:
         num_timesteps: T.
         training: whether the program is being optimised by SVI (neural components then
             may run their training layout, see `bsts.neural`).
+        gapped: whether the series misses steps before its last observation, so that a
+            likelihood traced without the series' values goes straight to the sequential
+            filter (`bsts.kalman.marginal_log_likelihood`).
     """
 
     dt: np.ndarray
@@ -69,6 +72,7 @@ class ModelInputs:
     initial_level: float
     num_timesteps: int
     training: bool = False
+    gapped: bool = False
 
 
 @dataclass(frozen=True)

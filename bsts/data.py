@@ -63,6 +63,12 @@ class SeriesData:
         """T, the number of time steps."""
         return self.y.shape[0]
 
+    @property
+    def gapped(self) -> bool:
+        """Whether a step before the last observed one is missing (padding is not a gap)."""
+        observed = np.flatnonzero(~np.isnan(self.y))
+        return bool(observed.size and observed[-1] + 1 > observed.size)
+
     def to_original(self, standardised: np.ndarray) -> np.ndarray:
         """Map values of the standardised target back to original units."""
         return self.location + self.scale * np.asarray(standardised)

@@ -500,9 +500,11 @@ def _compiled_once(problem: _Problem, method: str) -> bool:
     return True
 
 
-def program_for(method: str, length: int, regular: bool, settings: dict) -> Program:
+def program_for(
+    method: str, length: int, regular: bool, settings: dict, gapped: bool = False
+) -> Program:
     """The compiled program of a fitting method for a bucket of series."""
-    return Program(method, length, regular, tuple(sorted(settings.items())))
+    return Program(method, length, regular, tuple(sorted(settings.items())), gapped)
 
 
 def series_jobs(method: str, arrays: dict, seed: int, num_chains: int) -> list[tuple]:
@@ -540,7 +542,7 @@ def posterior_from_runs(model: Model, series: SeriesData, method: str, runs: lis
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
     series = problem.series
     length = padded_length(problem.model, series.num_timesteps, method)
-    program = program_for(method, length, series.regular, settings)
+    program = program_for(method, length, series.regular, settings, series.gapped)
     arrays = padded_arrays(series, problem.inputs, length)
     jobs = series_jobs(method, arrays, problem.seed, num_chains)
     runs = run_series(compiled(problem.model, program, *jobs[0]), jobs)

@@ -609,32 +609,35 @@ def fit_groups(
 def _plan_group(model: Model, series_list: list, method: str, settings: dict, seed, chains):
     """Per bucket of one model's series: the program, its calls, and whose each call is."""
 
-    def program(length, regular):
-        return program_for(method, length, regular, settings)
+    def program(length, group):
+        regular, gapped = group
+        return program_for(method, length, regular, settings, gapped)
 
     def job(i, length):
         one = series_list[i]
         return series_jobs(method, padded_arrays(one, model.inputs(one), length), seed, chains)
 
+    groups = [(one.regular, one.gapped) for one in series_list]
     lengths = merged_lengths(
         model,
-        [(padded_length(model, one.num_timesteps, method), one.regular) for one in series_list],
+        [
+            (padded_length(model, one.num_timesteps, method), group)
+            for one, group in zip(series_list, groups, strict=True)
+        ],
         compile_cost(method),
-        lambda i, length: is_compiled(
-            model, program(length, series_list[i].regular), *job(i, length)[0]
-        ),
+        lambda i, length: is_compiled(model, program(length, groups[i]), *job(i, length)[0]),
     )
-    buckets: dict[tuple[int, bool], list[int]] = {}
-    for i, one in enumerate(series_list):
-        buckets.setdefault((lengths[i], one.regular), []).append(i)
+    buckets: dict[tuple[int, tuple], list[int]] = {}
+    for i, group in enumerate(groups):
+        buckets.setdefault((lengths[i], group), []).append(i)
     plan = []
-    for (length, regular), members in buckets.items():
+    for (length, group), members in buckets.items():
         jobs, owners = [], []
         for i in members:
             for call in job(i, length):
                 jobs.append(call)
                 owners.append(i)
-        plan.append((program(length, regular), jobs, owners))
+        plan.append((program(length, group), jobs, owners))
     return plan
 
 

@@ -163,6 +163,7 @@ class Model:
             covariates=dict(series.covariates if covariates is None else covariates),
             initial_level=float(observed[0]),
             num_timesteps=series.num_timesteps,
+            gapped=series.gapped,
         )
 
     def sample_parameters(self, inputs: ModelInputs) -> dict:

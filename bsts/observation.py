@@ -102,7 +102,7 @@ class Observation:
 
     def likelihood(self, ssm: StateSpace, inputs: ModelInputs) -> dist.Distribution:
         """The distribution of the observed series given the state-space model."""
-        return StateSpaceDistribution(ssm, inputs.num_timesteps)
+        return StateSpaceDistribution(ssm, inputs.num_timesteps, gapped=inputs.gapped)
 
     def predictive_noise(self, key, params: dict, shape: tuple[int, int]):
         """Observation noise of forecast steps, standardised units.

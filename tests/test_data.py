@@ -267,3 +267,13 @@ def test_irregular_step_is_right_at_any_index_resolution(unit):
     series = prepare_series(pd.Series([1.0, 2.0, 0.5, 3.0], index=index), None, [])
     assert series.step == pd.Timedelta("1D")
     np.testing.assert_allclose(series.dt, [1.0, 1.0, 2.0, 1.0])
+
+
+def test_a_gap_is_a_missing_step_before_the_last_observation():
+    def gapped(values):
+        return prepare_series(pd.Series(values, dtype=float), None, []).gapped
+
+    assert not gapped([1.0, 2.0, 3.0, 4.0])
+    assert not gapped([1.0, 2.0, 3.0, np.nan, np.nan])  # padding and future steps
+    assert gapped([1.0, np.nan, 3.0, 4.0])
+    assert gapped([np.nan, 2.0, 3.0, 4.0])

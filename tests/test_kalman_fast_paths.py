@@ -374,3 +374,20 @@ def test_float32_closed_form_with_a_slowly_contracting_steady_state(rng, slope_v
     )
     np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
     np.testing.assert_allclose(gradient, expected, atol=1e-3)
+
+
+def test_gapped_traced_series_runs_the_sequential_filter_directly(rng):
+    y = _series(rng, 120)
+    y[[10, 11, 50]] = np.nan
+    ssm = _ssm(_llt_seasonal())
+    value, expected = _exact_grad(ssm, y)
+    gapped = jax.jit(jax.value_and_grad(lambda s, v: marginal_log_likelihood(s, v, gapped=True)))
+    fast_value, actual = gapped(ssm, y)
+    np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-12)
+    for name in FIELD_NAMES:
+        np.testing.assert_allclose(
+            np.asarray(getattr(actual, name)), np.asarray(getattr(expected, name)), rtol=1e-10
+        )
+    # No closed form in the program: no FFT, and no `lax.cond` around the filter.
+    text = gapped.lower(ssm, y).as_text()
+    assert "fft" not in text and "stablehlo.case" not in text

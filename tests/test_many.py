@@ -183,7 +183,7 @@ def test_padding_is_exact(frame, length):
 
     @jax.jit
     def padded(p, arrays):
-        padded_inputs = batch._inputs(arrays, True, length)
+        padded_inputs = batch._inputs(arrays, batch.Program("map", length, True, ()))
         return log_density(MODEL, (padded_inputs,), {"y": arrays["y"]}, p)[0]
 
     expected, expected_grad = jax.value_and_grad(alone)(params)
@@ -256,6 +256,12 @@ def test_missing_rows_become_gaps_on_the_calendar(frame):
     series = fits["a"].series
     assert series.regular and series.num_timesteps == LENGTHS["a"]
     assert np.isnan(series.y[[5, 6]]).all()
+    # A gapped series gets a program of its own, whose likelihood skips the closed form,
+    # and still equals its single fit.
+    assert series.gapped and not fits["b"].series.gapped
+    alone = bsts.fit(MODEL, pd.Series(series.to_original(series.y), series.index), method="map")
+    for site, value in alone.draws.items():
+        np.testing.assert_allclose(fits["a"].draws[site], value, rtol=1e-6, err_msg=site)
 
 
 def test_summary_is_long_and_flags_convergence(nuts_fits):
