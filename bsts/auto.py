@@ -59,6 +59,7 @@ from bsts.batch import (
     run_series,
 )
 from bsts.components import (
+    UNIT_SCALE,
     FourierSeasonal,
     LocalLevel,
     LocalLinearTrend,
@@ -71,7 +72,7 @@ from bsts.forecast import decompose as decompose_one
 from bsts.inference import as_model, checked_options, nest_parameters
 from bsts.many import Fits, ManyForecast, SeriesCollection, fit_groups
 from bsts.model import Model
-from bsts.observation import Observation, observation_params
+from bsts.observation import Gaussian, Observation, observation_params
 from bsts.panel import prepare_panel
 from bsts.savefile import Saveable
 from bsts.stacking import WEIGHTINGS, pseudo_bma_weights, stacking_weights
@@ -402,17 +403,23 @@ def _moments(groups: list[tuple[Model, dict, dict]]) -> dict:
             for (key, example), (mean, signal_var, noise_var) in zip(items, results, strict=True):
                 data = series[key]
                 n = data.num_timesteps
-                params = observation_params(example[0])
                 out[key] = _Predictive(
                     np.asarray(data.to_original(np.asarray(mean[:n]))),
                     np.asarray(signal_var[:n]) * data.scale**2,
                     np.asarray(noise_var[:n]) * data.scale**2,
-                    {
-                        "scale": float(params["scale"]) * data.scale,
-                        **({"df": float(params["df"])} if "df" in params else {}),
-                    },
+                    _observation_in_units(model.observation, example[0], data.scale),
                 )
     return out
+
+
+def _observation_in_units(observation: Observation, params: dict, scale: float) -> dict:
+    """A MAP fit's scalar observation parameters, scales in the series' units."""
+    units = observation.units
+    return {
+        name: float(value) * (scale if units.get(name) == UNIT_SCALE else 1.0)
+        for name, value in observation_params(params).items()
+        if np.ndim(value) == 0
+    }
 
 
 @dataclass(frozen=True)
@@ -489,11 +496,17 @@ def _pointwise(plan: _Series, candidate: Candidate, moments: dict) -> np.ndarray
         stop = min(origin + plan.horizon, plan.values.size)
         y = plan.values[origin:stop]
         observed = np.isfinite(y)
-        y = y[observed]
-        mean, signal_var = fit.mean[origin:stop][observed], fit.signal_var[origin:stop][observed]
-        z = np.log(y) if candidate.log else y
-        lpd = observation.held_out_log_density(z, mean, signal_var, fit.params)
-        rows.append(lpd - np.log(y) if candidate.log else lpd)
+        mean, signal_var = fit.mean[origin:stop], fit.signal_var[origin:stop]
+        rows.append(
+            _density_of_y(
+                observation,
+                y[observed],
+                mean[observed],
+                signal_var[observed],
+                fit.params,
+                candidate.log,
+            )
+        )
     return np.concatenate(rows)
 
 
@@ -503,9 +516,14 @@ def log_predictive_density(y, mean, sd, log: bool) -> np.ndarray:
     A candidate fitted to $\log y$ predicts $\log y \sim \mathcal N(\mu, \sigma^2)$, so on
     the scale of $y$ its density is $\phi((\log y - \mu) / \sigma) / (\sigma y)$.
     """
-    y, mean, sd = (np.asarray(a, dtype=float) for a in (y, mean, sd))
-    z = np.log(y) if log else y
-    lpd = -0.5 * np.log(2 * np.pi) - np.log(sd) - 0.5 * ((z - mean) / sd) ** 2
+    variance = np.square(np.asarray(sd, dtype=float))
+    return _density_of_y(Gaussian(), y, mean, variance, {"scale": 0.0}, log)
+
+
+def _density_of_y(observation: Observation, y, mean, signal_var, params: dict, log: bool):
+    r"""`observation.held_out_log_density` of $y$, or of $\log y$ divided by $y$."""
+    y = np.asarray(y, dtype=float)
+    lpd = observation.held_out_log_density(np.log(y) if log else y, mean, signal_var, params)
     return lpd - np.log(y) if log else lpd
 
 

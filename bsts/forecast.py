@@ -209,7 +209,11 @@ def assemble_forecast(
         repeat = -(-_MIXTURE_COMPONENTS // count)
         total = count * repeat
         order = np.asarray(jax.random.permutation(jax.random.fold_in(key_noise, 1), total))
-        repeated = {name: np.repeat(np.asarray(v), repeat, axis=0) for name, v in params.items()}
+        repeated = {  # per-draw parameters only, not a weight per step
+            name: np.repeat(np.asarray(v), repeat, axis=0)
+            for name, v in params.items()
+            if np.ndim(v) == 1
+        }
         sds = observation.mixture_sds(
             repeated, np.repeat(np.asarray(variances), repeat, axis=0), (order + 0.5) / total
         )
