@@ -6,7 +6,9 @@ model. For each T, times (median of repeats, after compilation):
 - statsmodels `UnobservedComponents.loglike` (forward only; Cython, steady-state aware);
 - `bsts.kalman.marginal_log_likelihood` (the fitting hot path), also with the series closed
   over instead of passed in ("series fixed": its missing steps are then known when it is
-  traced, as inside a NumPyro model), and the per-step
+  traced, as inside a NumPyro model), with `gapped=True` (what a fitting program runs for
+  a series with gaps before its end: the exact filter, differentiated by the hand-written
+  adjoint of `bsts.kalman.exact_block`), and the per-step
   `bsts.kalman.log_likelihood`: value, and `value_and_grad` with respect to the four
   log-variances;
 - the exact sequential `kalman_filter`: value and `value_and_grad`, for reference.
@@ -120,6 +122,11 @@ def run(T: int, variances: np.ndarray, missing: float, seed: int, block: int = 1
         del data
         return marginal_log_likelihood(state_space(p), y)
 
+    def marginal_gapped(p, data):
+        # What a fitting program runs for a series with gaps before its end
+        # (`SeriesData.gapped`): the exact filter, differentiated by its adjoint.
+        return marginal_log_likelihood(state_space(p), data, gapped=True)
+
     def pointwise(p, data):
         return log_likelihood(state_space(p), data).sum()
 
@@ -130,6 +137,7 @@ def run(T: int, variances: np.ndarray, missing: float, seed: int, block: int = 1
     paths = (
         ("marginal", marginal),
         ("fixed", marginal_fixed_series),
+        ("gapped", marginal_gapped),
         ("pointwise", pointwise),
         ("exact", exact),
     )
@@ -198,6 +206,7 @@ def main() -> None:
     names = {
         "marginal": "marginal",
         "fixed": "marginal, series fixed",
+        "gapped": "marginal, gapped=True",
         "pointwise": "per-step",
         "exact": "exact filter",
     }

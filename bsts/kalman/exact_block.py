@@ -13,11 +13,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Bool, Float
 
+from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, symmetrize
 from bsts.kalman.transition import Transition
 
-__all__ = ["exact_block"]
+__all__ = ["exact_block", "exact_log_likelihood"]
 
 
 def _exact_step(transition, m, P, u_t, observed_t, F, Q, H, r):
@@ -110,3 +112,33 @@ def _exact_block_bwd(transition, residuals, cotangents):
 
 
 exact_block.defvjp(_exact_block_fwd, _exact_block_bwd)
+
+
+def exact_log_likelihood(
+    ssm: StateSpace, y: Float[Array, " T"], observed: Bool[Array, " T"]
+) -> Float[Array, ""]:
+    """The total log-likelihood by the exact filter, as one block: constant dynamics only.
+
+    Equal to the sequential filter's sum, but its gradient runs the hand-written adjoint:
+    2-3x faster than differentiating the scan, and only the inputs are stored. Used where
+    the closed form cannot run (gaps not known at trace time, no stabilising steady state).
+
+    Args:
+        ssm: the model; `ssm.has_constant_dynamics` must be true.
+        y: NaN-free observations.
+        observed: the mask of observed steps.
+    """
+    F = ssm.transition_matrix
+    u = jnp.broadcast_to(y - ssm.observation_offset, y.shape)
+    ll, _, _ = exact_block(
+        Transition(F),
+        ssm.initial_mean,
+        symmetrize(ssm.initial_cov),
+        u,
+        observed,
+        F,
+        ssm.transition_cov,
+        ssm.observation_matrix,
+        ssm.observation_var,
+    )
+    return jnp.sum(ll)

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Float
 
+from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.marginal import static_gaps, steady_state_marginal_log_likelihood
 from bsts.kalman.parallel import parallel_filter
 from bsts.kalman.sequential import sequential_filter
@@ -72,17 +73,17 @@ def marginal_log_likelihood(
     at all: the steady-state filter plus an exact low-rank correction for the initial
     covariance (see `bsts.kalman.marginal`). Missing steps keep that path when `y` is a
     concrete array (not traced), as it is when a NumPyro model observes it, and has few of
-    them (`bsts.kalman.marginal.static_gaps`). Otherwise it sums `log_likelihood`.
+    them (`bsts.kalman.marginal.static_gaps`). Otherwise it runs the exact filter.
 
     Args:
         ssm: the state-space model.
         y: observations, shape `(T,)`; NaN marks a missing step.
         gapped: the caller knows that `y` misses steps before its last observation. When
             `y` is traced its gaps are then unknown to the closed form, which would only
-            test for them at run time and fall back to the sequential filter inside a
-            `lax.cond`, rematerialised: 9-12x statsmodels' loglike for `value_and_grad` at
-            T = 10^4 against 7x for the sequential filter run directly
-            (`docs/benchmarks.md`), which this runs.
+            test for them at run time and fall back to the exact filter inside a
+            `lax.cond`. This runs the exact filter directly instead (for constant
+            dynamics the one-block filter of `exact_block`, whose hand-written adjoint
+            differentiates it; `docs/benchmarks.md` has the costs).
 
     Returns:
         A scalar.
@@ -90,6 +91,8 @@ def marginal_log_likelihood(
     gaps = static_gaps(y)
     ssm, y, observed = prepare(ssm, y)
     if gapped and gaps is None:
+        if ssm.has_constant_dynamics:
+            return exact_log_likelihood(ssm, y, observed)
         return sequential_filter(ssm, y, observed).log_likelihood.sum()
     if ssm.has_constant_dynamics:
         gaps = None if gaps is None else tuple(int(j) for j in gaps)

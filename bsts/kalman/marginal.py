@@ -49,7 +49,7 @@ zero mean). An impulse at $j$ whitens to $e_j - h_{t-1-j}$ for $t > j$, a shifte
 $h$, so the impulses need no convolution of their own. With gaps before the last
 observation that are not known at trace time, or too many of them, or on a numerical
 failure of the closed form (no fixed point solving the Riccati equation, round-off), the
-sequential filter runs instead.
+exact filter runs instead (`exact_block`, with its hand-written adjoint).
 
 **Trailing missing steps.** Missing steps after the last observation add nothing to
 $\log p(y)$, and the whitening is causal, so they need no impulses: the sums above simply
@@ -66,8 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
-from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 
@@ -76,7 +76,7 @@ __all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_lik
 # The gap impulses are whitened as extra series, so the work grows as T * (gaps + 1).
 # On LLT + seasonal(12) (benchmarks/kalman_speed.py) 20 gaps in T = 1,000 or 10,000 run
 # 4-5x faster than the per-step path, while 200 gaps in T = 10,000 ran several times
-# slower. Past this budget (or 256 gaps) the sequential filter runs; a handful of gaps
+# slower. Past this budget (or 256 gaps) the exact filter runs; a handful of gaps
 # always keeps the closed form.
 MAX_CLOSED_FORM_GAPS = 256
 _WHITENED_BUDGET = 250_000
@@ -226,24 +226,40 @@ def steady_state_marginal_log_likelihood(
         within = steps <= jnp.max(jnp.where(observed, steps, -1))
         usable = usable & jnp.all(observed | ~within)
         gaps = np.zeros(0, dtype=int)
+
     # The fallback (no stabilising solution, round-off, or gaps before the end that are
-    # not known at trace time) is the plain sequential filter. The per-step steady path
-    # would run faster, but its gradient is not finite for some models whose Riccati
-    # equation has no stabilising solution (a semi-local trend's constant long-run slope,
-    # in float64) nor in parts of the parameter space in float32 (NUTS diverged on monthly
-    # M1 series with the data traced). It is rematerialised because under reverse mode a
-    # `lax.cond` stores the residuals of both branches, zeros for the one not taken: its
-    # per-step covariances (T x d x d) would be written on every gradient.
-    per_step = jax.checkpoint(lambda _: jnp.sum(sequential_filter(ssm, y, observed).log_likelihood))
+    # not known at trace time) is the exact filter as one block with its hand-written
+    # adjoint. The per-step steady path would run faster, but its gradient is not finite
+    # for some models whose Riccati equation has no stabilising solution (a semi-local
+    # trend's constant long-run slope, in float64) nor in parts of the parameter space in
+    # float32 (NUTS diverged on monthly M1 series with the data traced). The fallback is
+    # common: a slope whose variance goes to zero has no stabilising solution in float32,
+    # and on monthly M1 series it took 20% of MAP's and 3% of NUTS's evaluations. Under
+    # reverse mode a `lax.cond` stores the residuals of both branches (zeros for the one
+    # not taken); the block's are only its inputs, so nothing of size T x d x d is written.
+    def per_step(_):
+        return exact_log_likelihood(ssm, y, observed)
 
-    def closed(_):
-        return _closed_form(ssm, y, gaps, P_bar, within)
-
-    def unusable(_):
-        return jnp.array(jnp.nan, y.dtype)
-
+    # The closed form runs whatever `usable` says, with its inputs behind a gradient gate:
+    # where it is unusable its value is replaced and its gradient (0 * NaN inside, from a
+    # missing fixed point) is dropped at the gate. A `lax.cond` around it instead cost
+    # 0.3 s of tracing and 0.3 s of compiling per program (its forward and transposed
+    # branches), more than the closed form's run time on the rare unusable evaluation.
+    gated_ssm, gated_y = jax.tree_util.tree_map(lambda a: _gate(usable, a), (ssm, y))
+    steady = jnp.where(usable, P_bar, jnp.eye(P_bar.shape[0], dtype=P_bar.dtype))
+    total = jnp.where(usable, _closed_form(gated_ssm, gated_y, gaps, steady, within), jnp.nan)
     # One fallback site, shared by both failure modes (no usable fixed point; a non-finite
     # closed form, which only round-off produces): each site compiles the fallback's value
     # and gradient once more.
-    total = jax.lax.cond(usable, closed, unusable, None)
     return jax.lax.cond(jnp.isfinite(total), lambda _: total, per_step, None)
+
+
+def _gate(open_: Bool[Array, ""], value):
+    """`value`, whose gradient passes only where `open_` (a select, so NaN stops too).
+
+    A concrete array stays concrete (it has no gradient, and a concrete transition keeps
+    its sparse products).
+    """
+    if not isinstance(value, jax.core.Tracer) or not jnp.issubdtype(value.dtype, jnp.floating):
+        return value
+    return jnp.where(open_, value, jax.lax.stop_gradient(value))
