@@ -16,8 +16,16 @@ model. For each T, times (median of repeats, after compilation):
 Ratios are bsts time / statsmodels loglike time in the same run. Compile times are the
 `jit(...).lower(...).compile()` wall times.
 
+With `--uneven`: an OU process plus white noise on irregular times (time-varying F and Q;
+state size 1), value and `value_and_grad` of `marginal_log_likelihood` (the adjoint of
+`bsts.kalman.adjoint`) and autodiff of `kalman_filter`, against celerite2's forward
+log-likelihood of the same GP (`celerite2_peer.py`, run in its own venv given by
+`--celerite2-python`; the values must agree to 1e-6); then LLT + FourierSeasonal(2
+harmonics) on irregular times at T = 10^4, autodiff against the adjoint.
+
 Usage:
     python benchmarks/kalman_speed.py                 # T = 1e3, 1e4, 1e5
+    python benchmarks/kalman_speed.py --uneven        # OU vs celerite2, T = 1e3, 1e4, 1e5
     python benchmarks/kalman_speed.py --lengths 1000 --missing 0.1
     python benchmarks/kalman_speed.py --lengths --parallel-lengths 100000 1000000   # GPU
 """
@@ -25,7 +33,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import platform
+import subprocess
+import tempfile
 import time
 
 import jax
@@ -170,6 +182,134 @@ def parallel_vs_sequential(T: int, variances: np.ndarray, seed: int) -> tuple[fl
     return tuple(results)
 
 
+OU_SIGMA2, OU_TAU, OU_NOISE_VAR = 1.0, 5.0, 0.1
+DEFAULT_CELERITE2_PYTHON = os.environ.get("BSTS_CELERITE2_PYTHON", "/work/venv-cel/bin/python")
+
+
+def ou_state_space(log_params, dt) -> StateSpace:
+    """OU (variance sigma2, time scale tau) plus white noise on gaps dt: time-varying F, Q."""
+    sigma2, tau, noise_var = jnp.exp(log_params)
+    decay = jnp.exp(-dt / tau)
+    F = decay[:, None, None]
+    Q = (sigma2 * (1.0 - decay**2))[:, None, None]
+    return StateSpace(F, Q, jnp.ones(1), 0.0, noise_var, jnp.zeros(1), sigma2 * jnp.eye(1))
+
+
+def ou_series(T: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Irregular times (exponential gaps, mean 1) and an exact OU draw plus noise."""
+    t = np.cumsum(rng.exponential(1.0, size=T))
+    x = np.empty(T)
+    x[0] = np.sqrt(OU_SIGMA2) * rng.normal()
+    for i in range(1, T):
+        a = np.exp(-(t[i] - t[i - 1]) / OU_TAU)
+        x[i] = a * x[i - 1] + np.sqrt(OU_SIGMA2 * (1 - a * a)) * rng.normal()
+    return t, x + np.sqrt(OU_NOISE_VAR) * rng.normal(size=T)
+
+
+def celerite2_time(python: str, t, y, repeats: int) -> dict | None:
+    """celerite2's value and forward time, run by `celerite2_peer.py` in its own venv."""
+    if not os.path.exists(python):
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "ou.npz")
+        np.savez(
+            path, t=t, y=y, sigma2=OU_SIGMA2, tau=OU_TAU, noise_var=OU_NOISE_VAR, repeats=repeats
+        )
+        peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "celerite2_peer.py")
+        out = subprocess.run([python, peer, path], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def run_uneven(T: int, seed: int, python: str) -> dict:
+    """OU + noise on irregular times: bsts value and value_and_grad against celerite2."""
+    t, y = ou_series(T, np.random.default_rng(seed))
+    # F_t and Q_t carry step t to step t + 1 (the filter updates, then predicts).
+    dt = jnp.asarray(np.diff(t, append=t[-1] + 1.0))
+    params = jnp.log(jnp.asarray([OU_SIGMA2, OU_TAU, OU_NOISE_VAR]))
+    y_jax = jnp.asarray(y)
+    repeats = max(3, min(30, int(3e5 / T)))
+    row = {"T": T}
+    peer = celerite2_time(python, t, y, repeats)
+
+    def marginal(p, data):
+        return marginal_log_likelihood(ou_state_space(p, dt), data)
+
+    def exact(p, data):
+        return kalman_filter(ou_state_space(p, dt), data).log_likelihood.sum()
+
+    for name, fn in (("marginal", marginal), ("autodiff", exact)):
+        for kind, target in (("value", fn), ("grad", jax.value_and_grad(fn))):
+            exe, _ = compiled(target, params, y_jax)
+            out = exe(params, y_jax)
+            value = float(out if kind == "value" else out[0])
+            if peer is not None:
+                rel = abs(value - peer["value"]) / abs(peer["value"])
+                assert rel < 1e-6, f"{name} {kind}: off celerite2 by {rel:.1e} relative"
+            row[f"{name}_{kind}_ms"] = 1e3 * median_time(exe, params, y_jax, repeats=repeats)
+    row["celerite2_ms"] = None if peer is None else 1e3 * peer["seconds"]
+    return row
+
+
+def run_uneven_structural(T: int, seed: int) -> dict:
+    """LLT + FourierSeasonal(2 harmonics) on irregular times: autodiff vs the adjoint."""
+    import pandas as pd
+    from numpyro import handlers
+
+    import bsts
+    from bsts.data import prepare_series
+
+    rng = np.random.default_rng(seed)
+    t, noise = ou_series(T, rng)
+    index = pd.Timestamp("2000-01-01") + pd.to_timedelta(t, unit="D")
+    values = np.sin(2 * np.pi * t / 7.0) + 0.01 * t + noise
+    model = bsts.LocalLinearTrend() + bsts.FourierSeasonal(7.0, harmonics=2)
+    series = prepare_series(pd.Series(values, index=index), None, [])
+    inputs = model.inputs(series)
+    with handlers.seed(rng_seed=0):
+        params = model.sample_parameters(inputs)
+    y = jnp.asarray(series.y)
+    row = {"T": T, "state_dim": int(model.state_space(params, inputs).state_dim)}
+    paths = {
+        "autodiff": lambda p: kalman_filter(model.state_space(p, inputs), y).log_likelihood.sum(),
+        "adjoint": lambda p: marginal_log_likelihood(model.state_space(p, inputs), y),
+    }
+    for name, fn in paths.items():
+        exe, _ = compiled(jax.value_and_grad(fn), params)
+        row[f"{name}_grad_ms"] = 1e3 * median_time(exe, params, repeats=5)
+        row[f"{name}_value"] = float(exe(params)[0])
+    return row
+
+
+def uneven_tables(lengths, seed: int, python: str) -> None:
+    print("\n# OU + white noise on irregular times (time-varying F, Q), float64")
+    print(
+        "| T | celerite2 forward (ms) | bsts value (ms, ratio) | bsts value_and_grad "
+        "(ms, ratio) | autodiff value_and_grad (ms, ratio) |"
+    )
+    print("|---|---|---|---|---|")
+    for T in lengths:
+        r = run_uneven(T, seed, python)
+        base = r["celerite2_ms"]
+
+        def cell(ms, base=base):
+            return f"{ms:.2f}" + ("" if base is None else f" ({ms / base:.2f}x)")
+
+        print(
+            f"| {T:,} | {'-' if base is None else f'{base:.2f}'} | {cell(r['marginal_value_ms'])}"
+            f" | {cell(r['marginal_grad_ms'])} | {cell(r['autodiff_grad_ms'])} |",
+            flush=True,
+        )
+    r = run_uneven_structural(10_000, seed)
+    print(f"\n# LLT + FourierSeasonal(7, 2 harmonics), irregular, T = 10,000, d = {r['state_dim']}")
+    print("| value_and_grad: autodiff of the filter (ms) | the adjoint (ms) | speed-up |")
+    print("|---|---|---|")
+    assert abs(r["adjoint_value"] - r["autodiff_value"]) < 1e-8 * abs(r["autodiff_value"])
+    print(
+        f"| {r['autodiff_grad_ms']:.2f} | {r['adjoint_grad_ms']:.2f} | "
+        f"{r['autodiff_grad_ms'] / r['adjoint_grad_ms']:.1f}x |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="*", default=[1000, 10_000, 100_000])
@@ -192,8 +332,21 @@ def main() -> None:
         default=[],
         help="also time the exact filter's sequential vs parallel forms at these lengths",
     )
+    parser.add_argument(
+        "--uneven",
+        type=int,
+        nargs="*",
+        default=None,
+        help="instead: OU + noise on irregular times at these lengths (default 1e3 1e4 1e5) "
+        "against celerite2, and LLT + FourierSeasonal on irregular times",
+    )
+    parser.add_argument("--celerite2-python", default=DEFAULT_CELERITE2_PYTHON)
     args = parser.parse_args()
     variances = np.asarray(args.variances)
+    if args.uneven is not None:
+        print(f"# {platform.processor() or platform.machine()}, jax {jax.__version__}")
+        uneven_tables(args.uneven or [1000, 10_000, 100_000], args.seed, args.celerite2_python)
+        return
 
     print(
         f"# {platform.processor() or platform.machine()}, jax {jax.__version__} "

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 from jaxtyping import Array, Float
 
+from bsts.kalman.adjoint import exact_total_log_likelihood
 from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.marginal import static_gaps, steady_state_marginal_log_likelihood
 from bsts.kalman.parallel import parallel_filter
@@ -73,7 +74,8 @@ def marginal_log_likelihood(
     at all: the steady-state filter plus an exact low-rank correction for the initial
     covariance (see `bsts.kalman.marginal`). Missing steps keep that path when `y` is a
     concrete array (not traced), as it is when a NumPyro model observes it, and has few of
-    them (`bsts.kalman.marginal.static_gaps`). Otherwise it runs the exact filter.
+    them (`bsts.kalman.marginal.static_gaps`). Otherwise it runs the exact filter, whose
+    gradient is a hand-written adjoint (`bsts.kalman.adjoint`; reverse mode only).
 
     Args:
         ssm: the state-space model.
@@ -93,13 +95,13 @@ def marginal_log_likelihood(
     if gapped and gaps is None:
         if ssm.has_constant_dynamics:
             return exact_log_likelihood(ssm, y, observed)
-        return sequential_filter(ssm, y, observed).log_likelihood.sum()
+        return exact_total_log_likelihood(ssm, y, observed)
     if ssm.has_constant_dynamics:
         gaps = None if gaps is None else tuple(int(j) for j in gaps)
         F = ssm.transition_matrix
         frozen = None if isinstance(F, jax.core.Tracer) else _FrozenArray(F)
         return _constant_dynamics_marginal(ssm, y, observed, gaps, frozen)
-    return sequential_filter(ssm, y, observed).log_likelihood.sum()
+    return exact_total_log_likelihood(ssm, y, observed)
 
 
 class _FrozenArray:
