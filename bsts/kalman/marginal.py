@@ -244,7 +244,8 @@ def steady_state_marginal_log_likelihood(
     # where it is unusable its value is replaced and its gradient (0 * NaN inside, from a
     # missing fixed point) is dropped at the gate. A `lax.cond` around it instead cost
     # 0.3 s of tracing and 0.3 s of compiling per program (its forward and transposed
-    # branches), more than the closed form's run time on the rare unusable evaluation.
+    # branches); computing the closed form needlessly on an unusable evaluation costs
+    # about 0.3 ms at T = 128, next to the fallback's 0.9 ms.
     gated_ssm, gated_y = jax.tree_util.tree_map(lambda a: _gate(usable, a), (ssm, y))
     steady = jnp.where(usable, P_bar, jnp.eye(P_bar.shape[0], dtype=P_bar.dtype))
     total = jnp.where(usable, _closed_form(gated_ssm, gated_y, gaps, steady, within), jnp.nan)
