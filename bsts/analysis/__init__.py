@@ -5,6 +5,7 @@
 - `anomalies`: which points did the model not expect?
 - `change_points`: where did the level or the slope shift?
 - `causal_impact`: what did an intervention change?
+- `Classifier`: which kind of series is this?
 
 See docs/analysis.md for a tutorial.
 """
@@ -12,12 +13,14 @@ See docs/analysis.md for a tutorial.
 from bsts.analysis.anomalies import anomalies, plot_anomalies
 from bsts.analysis.causal import CausalImpact, causal_impact
 from bsts.analysis.change_points import ChangePointTrend, change_points, plot_change_points
+from bsts.analysis.classifier import Classifier
 from bsts.analysis.periodicity import compare_seasonal, period_scan, plot_period_scan
 from bsts.analysis.trend import plot_trend, trend
 
 __all__ = [
     "CausalImpact",
     "ChangePointTrend",
+    "Classifier",
     "anomalies",
     "causal_impact",
     "change_points",

@@ -83,7 +83,7 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["describe", "list", "load"]
+__all__ = ["describe", "list", "load", "load_labelled"]
 
 
 @dataclass(frozen=True)
@@ -394,3 +394,57 @@ def describe(name: str) -> str:
     if spec.notes:
         lines.append(f"Notes: {spec.notes}")
     return "\n".join(lines)
+
+
+# Labelled sets of short series, for classification: not time series of their own, so not
+# in `list`/`load`. Name to (file, description).
+_LABELLED = {
+    "italy_power_demand": (
+        "italy_power_demand.csv",
+        "ItalyPowerDemand (UCR time series classification archive): 1096 daily profiles "
+        "of Italy's electrical power demand in 1997, 24 hourly values each, z-normalised "
+        "per day; two classes, the days of October to March and the days of April to "
+        "September; the archive's split, 67 training and 1029 test days. Source: Keogh, E. "
+        "et al., the UCR archive (Dau, H.A. et al. 2019, The UCR Time Series "
+        "Classification Archive, IEEE/CAA J. Autom. Sinica 6(6)), as shipped in the wheel "
+        "of the PyPI package aeon 1.6.0 (BSD-3-Clause). Licence: the archive is free for "
+        "research use and is redistributed by aeon, sktime and tslearn.",
+    ),
+}
+
+
+def load_labelled(name: str):
+    """Load a shipped labelled set of series, for classification.
+
+    Args:
+        name: `"italy_power_demand"`.
+
+    Returns:
+        `(X_train, y_train, X_test, y_test)`: `(n, T)` float arrays (one series per row)
+        and arrays of string labels, new on every call.
+
+    Raises:
+        ValueError: an unknown name (the message lists the available ones).
+
+    Example:
+        >>> X_train, y_train, X_test, y_test = load_labelled("italy_power_demand")
+        >>> X_train.shape, X_test.shape, sorted(set(y_train))
+        ((67, 24), (1029, 24), ['1', '2'])
+    """
+    if name not in _LABELLED:
+        raise ValueError(
+            f"Unknown labelled set {name!r}. Available: {', '.join(sorted(_LABELLED))}."
+        )
+    frame = _read_labelled(name)
+    out = []
+    for split in ("train", "test"):
+        part = frame[frame["split"] == split]
+        out += [part.drop(columns=["split", "label"]).to_numpy(float), part["label"].to_numpy()]
+    return tuple(out)
+
+
+@functools.cache
+def _read_labelled(name: str) -> pd.DataFrame:
+    resource = resources.files(__name__) / "data" / _LABELLED[name][0]
+    with resource.open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle, dtype={"label": str, "split": str})
