@@ -136,6 +136,12 @@ def run_set(name: str, quick: bool) -> list[dict]:
             lambda c=classifier: c.fit(X_train, y_train),
             lambda c=classifier: c.predict_proba(X_test),
         )
+        chosen = ""
+        if settings["method"] != "features":
+            chosen = (
+                f"{classifier.template_} / {classifier.pooling_} / {classifier.member_fit_}"
+                f" / tau {classifier.temperature_:.2f}"
+            )
         rows.append(
             {
                 "set": name,
@@ -143,6 +149,7 @@ def run_set(name: str, quick: bool) -> list[dict]:
                 **scores(p, test_codes),
                 "train_s": trained,
                 "predict_s": predicted,
+                "template / pooling / member fit / tau": chosen,
             }
         )
         print(rows[-1], flush=True)
@@ -202,7 +209,7 @@ def main() -> None:
     for name in args.sets:
         rows += run_set(name, args.quick)
     table = pd.DataFrame(rows)
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(table.round(3).to_string(index=False))
 
 

@@ -2,9 +2,9 @@
 
 ItalyPowerDemand (UCR archive, shipped with bsts): 24 hourly values of Italy's power
 demand per day of 1997, labelled by half of the year (October to March, April to
-September). `bsts.analysis.Classifier` fits a structural model (local level + AR(1)) to
-every training day, in batched programs, and classifies a new day by the exact
-likelihood of its class members' models plus features of its own fit, with calibrated
+September). `bsts.analysis.Classifier` fits a structural model (local level + AR(1), with
+a class shape as a regression offset) to every training day, in batched programs, and
+classifies a new day by its exact likelihood under each class's models, with calibrated
 probabilities.
 
     python examples/classification.py --out classification-output   # the analysis
@@ -73,25 +73,36 @@ def main(argv=None) -> None:
 
     fig, ax = plt.subplots(figsize=(3.6, 3.2))
     ax.imshow(confusion.to_numpy(), cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion.to_numpy()):
-        ax.text(j, i, str(count), ha="center", va="center")
+    counts = confusion.to_numpy()
+    for (i, j), count in np.ndenumerate(counts):
+        shade = "white" if count > counts.max() / 2 else "black"
+        ax.text(j, i, str(count), ha="center", va="center", color=shade)
     ax.set_xticks(range(confusion.shape[1]), confusion.columns)
     ax.set_yticks(range(confusion.shape[0]), confusion.index)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("actual class")
     fig.savefig(out / "confusion.png", dpi=110, bbox_inches="tight")
 
-    # A few training days per class, each with its fitted level and AR(1) parts.
-    model = bsts.LocalLevel() + bsts.Autoregressive(1)
+    # A few training days per class, each fitted with its class's mean shape (the day
+    # itself left out) as a regression offset, as the classifier's class template does:
+    # the template part carries the shape, the level and the AR(1) the day's deviations.
+    model = (
+        bsts.LocalLevel() + bsts.Autoregressive(1) + bsts.Regression(["template"], name="template")
+    )
     hours = pd.RangeIndex(24, name="hour")
     fig, axes = plt.subplots(2, 3, figsize=(10, 5), sharex=True, sharey=True)
     for row, label in zip(axes, classifier.classes_, strict=True):
-        for ax, day in zip(row, np.flatnonzero(y_train == label)[:3], strict=True):
-            series = pd.Series(X_train[day], index=hours, name="demand")
-            parts = bsts.decompose(bsts.fit(model, series, method="map")).to_pandas()
-            ax.plot(hours, series, ".", color="0.3", label="demand (z-score)")
-            ax.plot(hours, parts["level"]["mean"], color="C0", label="level")
-            ax.plot(hours, parts["ar"]["mean"], color="C1", label="AR(1)")
+        members = np.flatnonzero(y_train == label)
+        for ax, day in zip(row, members[:3], strict=True):
+            others = members[members != day]
+            frame = pd.DataFrame(
+                {"demand": X_train[day], "template": X_train[others].mean(axis=0)}, index=hours
+            )
+            parts = bsts.decompose(bsts.fit(model, frame, "demand", method="map")).to_pandas()
+            ax.plot(hours, frame["demand"], ".", color="0.3", label="demand (z-score)")
+            ax.plot(hours, parts["template"]["mean"], color="C2", label="class shape part")
+            deviation = parts["level"]["mean"] + parts["ar"]["mean"]
+            ax.plot(hours, deviation, color="C0", label="level + AR(1)")
             ax.set_title(f"class {label}, training day {day}", fontsize=9)
     axes[-1, 0].legend(loc="upper center", bbox_to_anchor=(1.6, -0.2), ncols=3, frameon=False)
     for ax in axes[-1]:

@@ -309,6 +309,8 @@ def uneven_periodic():
     return pd.Series(values, index=pd.Index(times, name="t"), name="y")
 
 
+# The float32 user path scans the real light curve; this simulated scan is the long one.
+@pytest.mark.slow
 def test_period_scan_peaks_at_the_truth_on_uneven_data(uneven_periodic):
     periods = np.arange(3.0, 15.01, 0.25)
     scan = analysis.period_scan(uneven_periodic, periods)

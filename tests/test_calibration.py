@@ -83,6 +83,8 @@ def test_sbc_local_level_small():
     _check(bsts.Model([bsts.LocalLevel()]), T=40, replicates=40, bins=4, seed=0)
 
 
+# A second SBC of a richer model; the local-level SBC stays in the default run.
+@pytest.mark.slow
 def test_sbc_trend_seasonal_small():
     _check(RICHER, T=40, replicates=24, bins=3, seed=1)
 

@@ -550,3 +550,18 @@ def test_label_errors():
 def test_bad_settings(settings, match):
     with pytest.raises(ValueError, match=match):
         Classifier(method="generative").set_params(**settings).fit(_noise(), _labels(6))
+
+
+# -- compilation ------------------------------------------------------------------------
+
+
+def test_prediction_compiles_nothing_new_within_a_bucket(members, held_out):
+    """Series of other lengths in the same bucket reuse the scoring programs."""
+    from bsts.batch import trace_counts
+
+    X, _ = held_out
+    members.predict_proba(X[:4])
+    before = dict(trace_counts)
+    shorter = [row[: T - k] for k, row in enumerate(X[4:12])]
+    members.predict_proba(shorter)
+    assert dict(trace_counts) == before

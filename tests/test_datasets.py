@@ -213,7 +213,18 @@ def test_returned_frames_are_independent_copies():
 
 
 def test_public_names():
-    assert set(datasets.__all__) == {"load", "list", "describe"}
+    assert set(datasets.__all__) == {"load", "list", "describe", "load_labelled"}
     # `list` is shadowed inside the module only; the builtin is untouched.
     assert list("ab") == ["a", "b"]
     assert not math.isnan(datasets.load("nile")["volume"].mean())
+
+
+def test_load_labelled_returns_fresh_arrays():
+    X_train, y_train, X_test, y_test = datasets.load_labelled("italy_power_demand")
+    assert X_train.shape == (67, 24) and X_test.shape == (1029, 24)
+    assert set(y_train) == set(y_test) == {"1", "2"}
+    assert np.isfinite(X_train).all() and np.isfinite(X_test).all()
+    X_train[:] = 0.0
+    assert datasets.load_labelled("italy_power_demand")[0].any()
+    with pytest.raises(ValueError, match=r"Unknown labelled set 'gunpoint'\. Available"):
+        datasets.load_labelled("gunpoint")

@@ -56,6 +56,8 @@ def test_irregular_likelihood_equals_regular_series_with_gaps():
     )
 
 
+# Two NUTS fits compared statistically: a long statistical run.
+@pytest.mark.slow
 def test_thinned_posterior_is_consistent_with_full_posterior():
     """Thinning loses information but must not move the posterior: the full series'
     posterior medians lie inside the thinned series' 90% intervals (same time unit: both

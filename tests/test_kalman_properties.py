@@ -160,11 +160,18 @@ PARALLEL_GRAD_T = 64
 GRAD_CASES = [
     ("sequential", False),
     ("sequential", True),
-    ("parallel", False),
+    # The longest compile of the suite; sequential == parallel is checked in the default run.
+    pytest.param("parallel", False, marks=pytest.mark.slow),
     ("log_likelihood", False),  # steady-state path
     ("log_likelihood", True),  # exact path
 ]
-GRAD_IDS = [f"{form}-{'time_varying' if tv else 'constant'}" for form, tv in GRAD_CASES]
+GRAD_IDS = [
+    "sequential-constant",
+    "sequential-time_varying",
+    "parallel-constant",
+    "log_likelihood-constant",
+    "log_likelihood-time_varying",
+]
 
 
 @pytest.mark.parametrize(("form", "time_varying"), GRAD_CASES, ids=GRAD_IDS)

@@ -227,6 +227,8 @@ def _fitted_noise(df, prior_scale):
     return float(post.samples["observation.scale"].ravel()[0])
 
 
+# A long SVI run checked statistically.
+@pytest.mark.slow
 def test_point_estimated_lstm_does_not_collapse_noise():
     """On a short noisy series with an irrelevant covariate the noise scale survives."""
     df = _noise_only()
