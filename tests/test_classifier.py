@@ -523,6 +523,7 @@ def test_label_errors():
         ({"inference": "svi"}, "unknown inference 'svi'"),
         ({"template": "yes"}, "template must be one of"),
         ({"pooling": "class"}, "pooling must be one of"),
+        ({"pooling": "shared", "inference": "nuts"}, 'pooling="shared" .* use inference="map"'),
         ({"class_prior": [1.0, 0.0]}, r"class_prior must hold 2 positive numbers"),
         (
             {"class_prior": [0.5, 0.3, 0.2]},
@@ -540,6 +541,7 @@ def test_label_errors():
         "inference",
         "template",
         "pooling",
+        "shared-nuts",
         "prior-zero",
         "prior-size",
         "model",
@@ -565,3 +567,16 @@ def test_prediction_compiles_nothing_new_within_a_bucket(members, held_out):
     shorter = [row[: T - k] for k, row in enumerate(X[4:12])]
     members.predict_proba(shorter)
     assert dict(trace_counts) == before
+
+
+@pytest.mark.slow
+def test_nuts_members_recover_dynamics(train, held_out):
+    """Posterior draws instead of modes: each member contributes `draws_per_series` sets."""
+    X, y = train
+    clf = Classifier(
+        **FAST, inference="nuts", num_warmup=150, num_samples=100, draws_per_series=4
+    ).fit(X, y)
+    X_test, y_test = held_out
+    probabilities = clf.predict_proba(X_test)
+    assert np.mean(clf.classes_[probabilities.argmax(axis=1)] == y_test) >= 0.9
+    assert _log_loss(probabilities, clf.classes_, y_test) < _frequency_log_loss(y, y_test)

@@ -230,6 +230,11 @@ class Classifier(*(_BASES or (_ParamsMixin,))):
             raise ValueError(f"template must be one of {TEMPLATES}, got {self.template!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.pooling == "shared" and self.inference != "map":
+            raise ValueError(
+                'pooling="shared" finds one posterior mode per class: use inference="map", '
+                'or pooling="members" with NUTS'
+            )
         if self.method != "generative":
             _require_sklearn(self.method)
 
