@@ -55,7 +55,15 @@ from bsts.model import Model
 from bsts.pooled import pooled_modes
 from bsts.scoring import log_likelihoods
 
-__all__ = ["POOLINGS", "TEMPLATES", "ClassModels", "fit_class_models"]
+__all__ = [
+    "POOLINGS",
+    "TEMPLATES",
+    "ClassModels",
+    "class_probabilities",
+    "fit_class_models",
+    "fitted_temperature",
+    "log_loss",
+]
 
 POOLINGS = ("auto", "members", "shared")
 TEMPLATES = ("auto", "members", "class", None)

@@ -172,9 +172,8 @@ def prepared(series: pd.Series, unit: SharedUnits, i: int, what: str = "X") -> S
     """One series (checked by `as_series_list`) prepared in the set's shared units.
 
     Raises:
-        ValueError: a bad series (too few observations, constant, bad time stamps), named
-            by its position; an unevenly spaced series when the training set was evenly
-            spaced.
+        ValueError: the series, named by its position, has time stamps of the other kind
+            than the training series, or is unevenly spaced where they were evenly spaced.
     """
     if isinstance(series.index, pd.DatetimeIndex) != unit.dates:
         raise ValueError(
