@@ -44,6 +44,7 @@ from bsts.components import ModelInputs
 from bsts.data import SeriesData
 from bsts.kalman import kalman_filter
 from bsts.model import OBSERVATION_WEIGHTS, Model
+from bsts.observation import observation_params
 from bsts.predictive import future_predictive, program_prng
 
 __all__ = [
@@ -383,7 +384,8 @@ def _pooled_map_program(model: Model, program: Program) -> Callable:
             def member(arrays):
                 inputs = _inputs(arrays, program)
                 ssm = model.state_space(params, inputs)
-                return model.observation.likelihood(ssm, inputs).log_prob(arrays["y"])
+                likelihood = model.observation.likelihood(ssm, inputs, observation_params(params))
+                return likelihood.log_prob(arrays["y"])
 
             numpyro.factor("members", jnp.sum(jax.vmap(member)(stacked)))
 
@@ -448,8 +450,10 @@ def _forecast_program(model: Model, program: Program) -> Callable:
         keys = jax.random.split(key, jax.tree_util.tree_leaves(params)[0].shape[0])
 
         def one(k, p):
-            ssm = model.state_space(p, inputs)
-            return future_predictive(k, ssm, arrays["y"], arrays["length"], horizon)
+            ssm, y = model.observation.approximation(
+                model.state_space(p, inputs), arrays["y"], observation_params(p)
+            )
+            return future_predictive(k, ssm, y, arrays["length"], horizon)
 
         return jax.vmap(one)(keys, params)
 
@@ -491,7 +495,8 @@ def _log_likelihood_program(model: Model, program: Program) -> Callable:
         def one(p, covariates):
             given = dataclasses.replace(inputs, covariates={**inputs.covariates, **covariates})
             ssm = model.state_space(p, given)
-            return model.observation.likelihood(ssm, given).log_prob(arrays["y"])
+            likelihood = model.observation.likelihood(ssm, given, observation_params(p))
+            return likelihood.log_prob(arrays["y"])
 
         return jax.vmap(one)(params, set_covariates)
 

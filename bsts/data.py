@@ -17,6 +17,7 @@ time steps and standardised future covariates), so forecasting needs no pandas o
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -243,13 +244,24 @@ def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
     return (np.ones(len(index)) if regular else dt), step, regular, None
 
 
-def prepare_series(data, target: str | None, covariates: list[str]) -> SeriesData:
+def prepare_series(
+    data,
+    target: str | None,
+    covariates: list[str],
+    *,
+    standardise: bool = True,
+    check_values: Callable[[np.ndarray, str], None] | None = None,
+) -> SeriesData:
     """Validate the user's data and standardise it.
 
     Args:
         data: a pandas Series (the target) or DataFrame.
         target: the target column of a DataFrame (ignored for a Series).
         covariates: covariate columns the model's components need.
+        standardise: standardise the target (False keeps it as given: counts, with
+            location 0 and scale 1). Covariates are standardised either way.
+        check_values: a check of the target's values (the observation model's), called
+            with the values (NaN missing) and the target's name; it raises ValueError.
 
     Returns:
         The standardised `SeriesData`; the user's object is not modified.
@@ -277,11 +289,12 @@ def prepare_series(data, target: str | None, covariates: list[str]) -> SeriesDat
             f"the target {target!r} has {observed} observed values; at least "
             f"{MIN_OBSERVATIONS} are needed (NaN counts as missing)"
         )
+    if check_values is not None:
+        check_values(y, target)
     dt, step, regular, frequency = time_steps(frame.index)
-    location = float(np.nanmean(y))
-    scale = float(np.nanstd(y))
-    if not scale > 0:
+    if not float(np.nanstd(y)) > 0:
         raise ValueError(f"the target {target!r} is constant: there is nothing to model")
+    location, scale = (float(np.nanmean(y)), float(np.nanstd(y))) if standardise else (0.0, 1.0)
 
     standardised, locations, scales = {}, {}, {}
     for name in covariates:

@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 import jax
+import jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from bsts.kalman import StateSpace, log_likelihood, marginal_log_likelihood, simulate
+from bsts.kalman.laplace import laplace_log_likelihood
 
-__all__ = ["StateSpaceDistribution"]
+__all__ = ["LaplaceStateSpaceDistribution", "StateSpaceDistribution"]
 
 
 class StateSpaceDistribution(dist.Distribution):
@@ -61,3 +63,71 @@ class StateSpaceDistribution(dist.Distribution):
         keys = jax.random.split(key, count)
         draws = jax.vmap(lambda k: simulate(k, self.ssm, self.num_timesteps)[1])(keys)
         return draws.reshape(*sample_shape, self.num_timesteps)
+
+
+class LaplaceStateSpaceDistribution(dist.Distribution):
+    """A series of counts (or 0/1) given a latent linear-Gaussian state.
+
+    `log_prob` is the Laplace approximation of the marginal log-likelihood, or its
+    importance-sampling correction (`bsts.kalman.laplace`); `sample` simulates the signal
+    forward and draws the observations.
+
+    Args:
+        family: the observation model (`bsts.counts.Count`).
+        ssm: the latent state's model (its `observation_var` is unused).
+        params: the family's parameters (`{}` for Poisson and Bernoulli).
+        num_timesteps: T.
+    """
+
+    arg_constraints: ClassVar[dict] = {}
+    support = constraints.real_vector
+    pytree_data_fields = ("ssm", "params")
+    pytree_aux_fields = ("family", "num_timesteps")
+
+    # The importance draws' key is fixed (common random numbers): the estimate is then a
+    # smooth, deterministic function of the parameters, as NUTS and BFGS need.
+    _IMPORTANCE_SEED = 20261203
+
+    def __init__(
+        self, family, ssm: StateSpace, params: dict, num_timesteps: int, *, validate_args=None
+    ):
+        self.family = family
+        self.ssm = ssm
+        self.params = dict(params)
+        self.num_timesteps = int(num_timesteps)
+        super().__init__(
+            batch_shape=(), event_shape=(self.num_timesteps,), validate_args=validate_args
+        )
+
+    def log_prob(self, value):
+        """The approximate marginal log-likelihood of the whole series (NaN = missing)."""
+        family = self.family
+        key = jax.random.PRNGKey(self._IMPORTANCE_SEED) if family.importance_samples else None
+        return laplace_log_likelihood(
+            self.ssm,
+            value,
+            family.log_density,
+            family.initial_signal(jnp.nan_to_num(value)),
+            self.params,
+            importance_samples=family.importance_samples,
+            key=key,
+            max_iterations=family.max_iterations,
+        )
+
+    def sample(self, key, sample_shape=()):
+        """Simulate signal paths forward and draw observations given them."""
+        count = 1
+        for size in sample_shape:
+            count *= size
+        key_signal, key_draw = jax.random.split(key)
+        keys = jax.random.split(key_signal, count)
+        T = self.num_timesteps
+        H = jnp.broadcast_to(self.ssm.observation_matrix, (T, self.ssm.state_dim))
+        offset = jnp.broadcast_to(self.ssm.observation_offset, (T,))
+
+        def signal(k):
+            states, _ = simulate(k, self.ssm, T)
+            return jnp.einsum("ti,ti->t", states, H) + offset
+
+        draws = self.family.sample_observations(key_draw, self.params, jax.vmap(signal)(keys))
+        return draws.reshape(*sample_shape, T)

@@ -31,12 +31,15 @@ __all__ = [
     "assemble_forecast",
     "decompose",
     "forecast",
+    "forecast_draws",
     "one_step_predictions",
 ]
 
 
 # The fewest Normal components a non-Normal predictive is approximated by.
 _MIXTURE_COMPONENTS = 256
+# The fewest simulated paths of a count forecast (each posterior draw repeated).
+_COUNT_PATHS = 1000
 
 
 def _central(mass: float) -> tuple[float, float]:
@@ -68,6 +71,9 @@ class Forecast:
             256 components), that integrates over the noise's latent variable too
             (`Observation.mixture_sds`): what an ensemble of candidates mixes
             (`bsts.ensemble_forecast`). None otherwise.
+        discrete: the observations are counts (or 0/1): `draws` are integers, at least
+            1,000 paths (posterior draws repeated), and quantiles are values the counts
+            take (the inverse of the draws' distribution function).
     """
 
     draws: np.ndarray
@@ -76,6 +82,7 @@ class Forecast:
     draw_means: np.ndarray | None = None
     draw_sds: np.ndarray | None = None
     components: tuple[np.ndarray, np.ndarray] | None = None
+    discrete: bool = False
 
     @property
     def exact(self) -> bool:
@@ -93,7 +100,8 @@ class Forecast:
             return mixture_quantiles(self.draw_means, self.draw_sds, probs)
         if not np.all((probs > 0) & (probs < 1)):
             raise ValueError(f"probabilities must lie in (0, 1), got {probs}")
-        return np.percentile(self.draws, 100 * probs, axis=0)
+        method = "inverted_cdf" if self.discrete else "linear"
+        return np.quantile(self.draws, probs, axis=0, method=method)
 
     def sd(self) -> np.ndarray:
         """The predictive standard deviation per future step (law of total variance)."""
@@ -158,27 +166,43 @@ def forecast(
     extended = post.series.extend(horizon, future)
     T = post.series.num_timesteps
     horizon = extended.num_timesteps - T
-    ssms = post.state_spaces(post.model.inputs(extended))
-    count = _draw_count(post, num_samples)
-    ssms = jax.tree_util.tree_map(lambda a: a[:count], ssms)
-    y = jnp.asarray(extended.y)
+    draw_index = forecast_draws(post, num_samples)
+    ssms, ys = post.approximations(
+        post.model.inputs(extended), extended.y, count=int(draw_index.max()) + 1
+    )
+    ssms, ys = jax.tree_util.tree_map(lambda a: a[draw_index], (ssms, ys))
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
     # As the compiled forecast programs of `fit_many` do, so that both give the same draws.
     with program_prng():
-        keys = jax.random.split(key_states, count)
+        keys = jax.random.split(key_states, draw_index.size)
         signal, means, variances = jax.jit(
-            jax.vmap(lambda key, ssm: future_predictive(key, ssm, y, T, horizon))
-        )(keys, ssms)
-    return assemble_forecast(post, extended, key_noise, signal, means, variances)
+            jax.vmap(lambda key, ssm, y: future_predictive(key, ssm, y, T, horizon))
+        )(keys, ssms, ys)
+    return assemble_forecast(post, extended, key_noise, signal, means, variances, draw_index)
 
 
-def _draw_count(post: Posterior, num_samples: int | None) -> int:
+def forecast_draws(post: Posterior, num_samples: int | None) -> np.ndarray:
+    """The posterior draw behind each simulated forecast path.
+
+    The first `num_samples` draws (default all), once each; for counts, repeated until
+    there are at least 1,000 paths (a MAP fit has one draw, and a count forecast is
+    summarised from its paths).
+    """
     total = post.num_chains * post.num_draws
-    return total if num_samples is None else min(int(num_samples), total)
+    count = total if num_samples is None else min(int(num_samples), total)
+    if not post.model.observation.discrete:
+        return np.arange(count)
+    return np.tile(np.arange(count), -(-_COUNT_PATHS // count))
 
 
 def assemble_forecast(
-    post: Posterior, extended: SeriesData, key_noise, signal, means, variances
+    post: Posterior,
+    extended: SeriesData,
+    key_noise,
+    signal,
+    means,
+    variances,
+    draw_index: np.ndarray | None = None,
 ) -> Forecast:
     """A `Forecast` from the per-draw predictive of the future steps (`future_predictive`).
 
@@ -186,18 +210,26 @@ def assemble_forecast(
         post: the posterior.
         extended: its series extended by the future steps (`SeriesData.extend`).
         key_noise: PRNG key of the observation noise.
-        signal: `(draws, horizon)` simulated signal paths, standardised.
-        means: `(draws, horizon)` each draw's predictive mean, standardised.
-        variances: `(draws, horizon)` each draw's predictive variance, standardised.
+        signal: `(paths, horizon)` simulated signal paths, standardised.
+        means: `(paths, horizon)` each path's predictive mean, standardised.
+        variances: `(paths, horizon)` each path's predictive variance, standardised.
+        draw_index: the posterior draw behind each path (`forecast_draws`); default the
+            first draws, once each.
 
     Returns:
         The forecast in original units.
     """
     count, horizon = np.shape(signal)
     observation = post.model.observation
-    params = observation_params({k: v[:count] for k, v in post.flat_draws().items()})
-    noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
+    draw_index = np.arange(count) if draw_index is None else np.asarray(draw_index)
+    params = observation_params({k: v[draw_index] for k, v in post.flat_draws().items()})
     series = post.series
+    history = pd.Series(series.to_original(series.y), index=series.index)
+    index = extended.index[series.num_timesteps :]
+    if observation.discrete:
+        draws = observation.sample_observations(key_noise, params, jnp.asarray(signal))
+        return Forecast(np.asarray(draws, dtype=np.int64), index, history, discrete=True)
+    noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))
     draw_means = draw_sds = components = None
     if observation.exact_predictive:
         draw_means = series.to_original(np.asarray(means))
@@ -220,8 +252,6 @@ def assemble_forecast(
         means = np.repeat(np.asarray(means), repeat, axis=0)
         components = (series.to_original(means), sds * series.scale)
     draws = series.to_original(np.asarray(signal) + noise)
-    history = pd.Series(series.to_original(series.y), index=series.index)
-    index = extended.index[series.num_timesteps :]
     return Forecast(draws, index, history, draw_means, draw_sds, components)
 
 
@@ -234,17 +264,22 @@ class Decomposition:
             first component with states, so the contributions add up to `fitted`.
         fitted: draws of the fitted signal (everything but observation noise) `(num_draws, T)`.
         index: the time index.
+        rate: for counts and binary data, draws of the fitted rate (or probability) on the
+            response scale, the inverse link of `fitted`, which with the components is on
+            the link scale (log rate, log odds); None for the Gaussian families.
     """
 
     draws: dict[str, np.ndarray]
     fitted: np.ndarray
     index: pd.Index
+    rate: np.ndarray | None = None
 
     def to_pandas(self, interval: float = 0.9) -> dict[str, pd.DataFrame]:
-        """Per component (and "fitted"): mean, lower and upper of the central interval."""
+        """Per component, "fitted" (and "rate" for counts): mean and central interval."""
         tail = 50 * (1 - interval)
         out = {}
-        for name, values in {**self.draws, "fitted": self.fitted}.items():
+        extra = {} if self.rate is None else {"rate": self.rate}
+        for name, values in {**self.draws, "fitted": self.fitted, **extra}.items():
             out[name] = pd.DataFrame(
                 {
                     "mean": values.mean(axis=0),
@@ -258,6 +293,10 @@ class Decomposition:
 
 def decompose(post: Posterior, num_samples: int | None = 200, seed: int = 0) -> Decomposition:
     """Smoothed contribution of each component, with bands, in original units.
+
+    For counts and binary data the contributions are on the link scale (log rate or log
+    odds), drawn from each posterior draw's Laplace approximation, and `rate` holds the
+    fitted rate (or probability).
 
     Args:
         post: a fitted posterior (an `Ensemble`: its highest-weight candidate's).
@@ -303,7 +342,9 @@ def decompose(post: Posterior, num_samples: int | None = 200, seed: int = 0) -> 
             carried = True
         draws[name] = part
     fitted = sum(draws.values())
-    return Decomposition(draws, fitted, post.series.index)
+    observation = post.model.observation
+    rate = np.asarray(observation.mean_response(fitted)) if observation.discrete else None
+    return Decomposition(draws, fitted, post.series.index, rate)
 
 
 def one_step_predictions(post: Posterior) -> pd.DataFrame:
@@ -315,7 +356,16 @@ def one_step_predictions(post: Posterior) -> pd.DataFrame:
     Returns:
         DataFrame indexed by time with columns observed, mean, sd, residual (NaN where the
         observation is missing).
+
+    Raises:
+        ValueError: a count model (its one-step predictive is not Normal).
     """
+    if post.model.observation.discrete:
+        raise ValueError(
+            f"one_step_predictions gives Normal predictive moments, which a "
+            f"{post.model.observation.name} (count) model does not have yet; its pointwise "
+            "one-step log-likelihood is post.pointwise_log_likelihood()"
+        )
     ssms = post.state_spaces()
     y = jnp.asarray(post.series.y)
 

@@ -24,9 +24,9 @@ from bsts._nuts import run_nuts
 from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
-from bsts.kalman import StateSpace, log_likelihood, sample_states
+from bsts.kalman import StateSpace, sample_states
 from bsts.model import OBSERVATION_WEIGHTS, Model
-from bsts.observation import OBSERVATION
+from bsts.observation import OBSERVATION, observation_params
 from bsts.savefile import Saveable
 
 __all__ = [
@@ -120,6 +120,29 @@ class Posterior(Saveable):
         params = nest_parameters(self.model, self.flat_draws())
         return jax.vmap(lambda p: self.model.state_space(self.attach_networks(p), inputs))(params)
 
+    def approximations(self, inputs: ModelInputs | None = None, y=None, count: int | None = None):
+        """Per draw, the linear-Gaussian model and data that smoothing and forecasts use.
+
+        The draws' state-space models and the series for the Gaussian families; for counts,
+        each draw's Laplace approximation at the states' mode and its pseudo-observations
+        (`Observation.approximation`).
+
+        Args:
+            inputs: model inputs (default the fitted series').
+            y: the standardised series they belong to (default the fitted one).
+            count: use the first `count` draws (default all).
+
+        Returns:
+            `(ssms, ys)`, batched over a leading draw axis.
+        """
+        ssms = self.state_spaces(inputs)
+        params = observation_params(self.flat_draws())
+        if count is not None:
+            ssms, params = jax.tree_util.tree_map(lambda a: a[:count], (ssms, params))
+        y = jnp.asarray(self.series.y if y is None else y)
+        observation = self.model.observation
+        return jax.jit(jax.vmap(lambda ssm, p: observation.approximation(ssm, y, p)))(ssms, params)
+
     def attach_networks(self, params: dict) -> dict:
         """Nested parameters of one draw with the networks' weights put back."""
         return self.model.attach_networks(params, self.network_params)
@@ -131,7 +154,11 @@ class Posterior(Saveable):
         """
         ssms = self.state_spaces()
         y = jnp.asarray(self.series.y)
-        per_step = jax.jit(jax.vmap(lambda ssm: log_likelihood(ssm, y)))(ssms)
+        params = observation_params(self.flat_draws())
+        observation = self.model.observation
+        per_step = jax.jit(jax.vmap(lambda ssm, p: observation.one_step_log_likelihood(ssm, y, p)))(
+            ssms, params
+        )
         observed = ~np.isnan(self.series.y)
         per_step = np.asarray(per_step) - observed * np.log(self.series.scale)
         return per_step.reshape(self.num_chains, self.num_draws, -1)
@@ -165,6 +192,9 @@ class Posterior(Saveable):
     def states(self, num_samples: int | None = None, seed: int = 0) -> np.ndarray:
         """Latent state paths from the simulation smoother, one per posterior draw.
 
+        For counts the smoother runs on each draw's Laplace approximation, so the paths
+        come from the Gaussian approximation of the states' posterior.
+
         Args:
             num_samples: how many posterior draws to use (default all).
             seed: seed of the simulation smoother.
@@ -172,14 +202,12 @@ class Posterior(Saveable):
         Returns:
             Standardised states `(num_samples, T, d)`.
         """
-        ssms = self.state_spaces()
         total = self.num_chains * self.num_draws
         count = total if num_samples is None else min(int(num_samples), total)
-        chosen = jax.tree_util.tree_map(lambda a: a[:count], ssms)
+        ssms, ys = self.approximations(count=count)
         keys = jax.random.split(jax.random.PRNGKey(seed), count)
-        y = jnp.asarray(self.series.y)
-        draw = jax.jit(jax.vmap(lambda k, ssm: sample_states(k, ssm, y, num_samples=1)[0]))
-        return np.asarray(draw(keys, chosen))
+        draw = jax.jit(jax.vmap(lambda k, ssm, y: sample_states(k, ssm, y, num_samples=1)[0]))
+        return np.asarray(draw(keys, ssms, ys))
 
 
 def _point_table(samples: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -360,7 +388,13 @@ def fit(
     options = checked_options(method=method, **given)
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
-    series = prepare_series(data, target, model.covariate_columns)
+    series = prepare_series(
+        data,
+        target,
+        model.covariate_columns,
+        standardise=model.observation.standardise,
+        check_values=model.observation.check_values,
+    )
     inputs, y = model.inputs(series), jnp.asarray(series.y)
     problem = _Problem(model, series, inputs, y, seed, progress_bar)
     return _FITTERS[method](problem, **options)

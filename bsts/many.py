@@ -36,7 +36,7 @@ from bsts.batch import (
     run_series,
 )
 from bsts.data import SeriesData
-from bsts.forecast import assemble_forecast
+from bsts.forecast import assemble_forecast, forecast_draws
 from bsts.inference import (
     as_model,
     checked_options,
@@ -205,7 +205,13 @@ class Fits(SeriesCollection, Saveable):
             outputs = run_series(function, jobs, workers=1)
             for key, (signal, means, variances) in zip(members, outputs, strict=True):
                 forecasts[key] = assemble_forecast(
-                    self[key], prepared[key], key_noise, signal, means, variances
+                    self[key],
+                    prepared[key],
+                    key_noise,
+                    signal,
+                    means,
+                    variances,
+                    forecast_draws(self[key], num_samples),
                 )
         return ManyForecast({key: forecasts[key] for key in self.ids})
 
@@ -217,9 +223,7 @@ class Fits(SeriesCollection, Saveable):
             by_steps.setdefault(steps, []).append(key)
         buckets: dict[tuple, list] = {}
         for steps, keys in by_steps.items():
-            draws = max(self[k].num_chains * self[k].num_draws for k in keys)
-            if num_samples is not None:
-                draws = min(draws, int(num_samples))
+            draws = max(forecast_draws(self[k], num_samples).size for k in keys)
             options = (("horizon", steps),)
 
             def ready(i, length, keys=keys, options=options):
@@ -261,9 +265,8 @@ class Fits(SeriesCollection, Saveable):
     def _forecast_arguments(self, key, extended: SeriesData, length: int, num_samples):
         """The draws (nested, standardised) and padded arrays of one series' forecast."""
         post = self[key]
-        total = post.num_chains * post.num_draws
-        count = total if num_samples is None else min(int(num_samples), total)
-        flat = {name: value[:count] for name, value in post.flat_draws().items()}
+        draw_index = forecast_draws(post, num_samples)
+        flat = {name: value[draw_index] for name, value in post.flat_draws().items()}
         flat = padded_draws(flat, length)
         params = nest_parameters(self.model, flat)
         arrays = padded_arrays(extended, self.model.inputs(extended), length)
@@ -479,6 +482,8 @@ def fit_many(
         covariates=model.covariate_columns,
         errors=errors,
         check=model.inputs,
+        standardise=model.observation.standardise,
+        check_values=model.observation.check_values,
     )
     posteriors = fit_prepared(
         model,

@@ -16,6 +16,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+import bsts.counts  # noqa: F401  (registers the count families by name)
 from bsts.components import Block, Component, ModelInputs, check_component_name
 from bsts.data import SeriesData
 from bsts.kalman import StateSpace
@@ -64,8 +65,10 @@ class Model:
         components: the components, at least one.
         observation_scale_prior: prior of $\sigma_\varepsilon$ in standardised units;
             default HalfNormal(1).
-        observation: an observation model (`bsts.observation`) or its name: "gaussian"
-            (default) or "student_t" (robust to outliers).
+        observation: an observation model (`bsts.observation`, `bsts.counts`) or its
+            name: "gaussian" (default), "student_t" (robust to outliers), or for counts
+            and binary data "poisson", "negative_binomial" or "bernoulli" (the
+            components then describe the log rate or the log odds).
     """
 
     def __init__(
@@ -161,7 +164,7 @@ class Model:
             dt=series.dt,
             regular=series.regular,
             covariates=dict(series.covariates if covariates is None else covariates),
-            initial_level=float(observed[0]),
+            initial_level=self.observation.initial_level(observed),
             num_timesteps=series.num_timesteps,
             gapped=series.gapped,
         )
@@ -231,7 +234,8 @@ class Model:
         """The NumPyro program: parameters, then the series given them."""
         params = self.sample_parameters(inputs)
         ssm = self.state_space(params, inputs)
-        return numpyro.sample("y", self.observation.likelihood(ssm, inputs), obs=y)
+        likelihood = self.observation.likelihood(ssm, inputs, params[OBSERVATION])
+        return numpyro.sample("y", likelihood, obs=y)
 
 
 def _combined(left: Observation, right: Observation) -> Observation:

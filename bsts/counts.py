@@ -1,0 +1,343 @@
+r"""Count and binary observations: Poisson, negative binomial and Bernoulli.
+
+The structural components describe a latent signal $\theta_t$ on the link scale (the log
+rate, or the log odds) exactly as they describe a Gaussian series' mean; the observations
+are counts or 0/1 given it:
+
+$$
+y_t \mid \theta_t \sim \text{Poisson}(e^{\theta_t}), \qquad
+y_t \mid \theta_t \sim \text{NB}(e^{\theta_t}, r), \qquad
+y_t \mid \theta_t \sim \text{Bernoulli}\big(\sigma(\theta_t)\big),
+$$
+
+with $\text{Var}(y_t) = \mu_t + \mu_t^2 / r$ for the negative binomial. The states are
+integrated out by the Laplace approximation around their posterior mode
+(`bsts.kalman.laplace`): the likelihood NUTS, SVI and MAP see is one Kalman filter of a
+linear-Gaussian model, and its gradient is exact for that approximation. Give
+`importance_samples` to correct it by importance sampling when exactness matters.
+
+The target is not standardised (the counts are the data), and the level's prior mean is
+the link of the mean of the first ten observations.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.special import gammaln
+
+from bsts.components import UNIT_NONE, ModelInputs
+from bsts.distribution import LaplaceStateSpaceDistribution
+from bsts.kalman import StateSpace
+from bsts.kalman.laplace import laplace_approximation, laplace_one_step_log_likelihood
+from bsts.observation import OBSERVATION, Observation, check_prior
+
+__all__ = ["Bernoulli", "Count", "NegativeBinomial", "Poisson"]
+
+# Draws beyond this log rate (about 4.9e8) are clipped: JAX's Poisson counts are 32-bit
+# integers unless x64 is on.
+_MAX_LOG_RATE = 20.0
+# The level's prior mean comes from the first observations.
+_LEVEL_WINDOW = 10
+
+
+class Count(Observation):
+    """Base class of observation models for counts and binary data (see the module).
+
+    Subclasses give `log_density` (of one step given the signal), `mean_response` (the
+    inverse link), `link_of_mean`, `initial_signal` and `sample_observations`, and check
+    the values they accept in `check_values`.
+
+    Args:
+        importance_samples: 0 (default) for the Laplace approximation of the likelihood;
+            an even number of draws to correct it by importance sampling (slower by about
+            that factor; the draws use fixed random numbers, so the likelihood stays a
+            smooth function of the parameters).
+        max_iterations: the most Newton steps of the mode search.
+    """
+
+    standardise: ClassVar[bool] = False
+    discrete: ClassVar[bool] = True
+    has_scale: ClassVar[bool] = False
+    exact_predictive = False
+
+    def __init__(self, importance_samples: int = 0, max_iterations: int = 50):
+        if (
+            isinstance(importance_samples, bool)
+            or not isinstance(importance_samples, (int, np.integer))
+            or importance_samples < 0
+            or importance_samples % 2
+        ):
+            raise ValueError(
+                f"importance_samples must be 0 or a positive even integer, got "
+                f"{importance_samples!r}"
+            )
+        if (
+            isinstance(max_iterations, bool)
+            or not isinstance(max_iterations, (int, np.integer))
+            or max_iterations < 1
+        ):
+            raise ValueError(f"max_iterations must be a positive integer, got {max_iterations!r}")
+        self.importance_samples = int(importance_samples)
+        self.max_iterations = int(max_iterations)
+
+    @property
+    def scale_prior(self):
+        """None: counts have no observation scale."""
+        return None
+
+    @property
+    def priors(self) -> dict[str, dist.Distribution]:
+        """None for Poisson and Bernoulli."""
+        return {}
+
+    @property
+    def units(self) -> dict[str, str]:
+        """Every parameter is dimensionless."""
+        return {name: UNIT_NONE for name in self.priors}
+
+    def sample(self, inputs: ModelInputs) -> dict:
+        """The family's parameters as sites `observation.{parameter}` (none by default)."""
+        return {name: numpyro.sample(f"{OBSERVATION}.{name}", p) for name, p in self.priors.items()}
+
+    def variance(self, params, inputs):
+        """Unused by the likelihood, which sets the variances of its approximation: 1."""
+        return jnp.ones(())
+
+    def log_density(self, y, theta, params: dict):
+        r"""$\log p(y_t \mid \theta_t)$ of one step (scalars; `params` the family's)."""
+        raise NotImplementedError
+
+    def mean_response(self, signal):
+        r"""$E[y_t \mid \theta_t]$: the rate, or the probability."""
+        raise NotImplementedError
+
+    def link_of_mean(self, mean: float, count: int) -> float:
+        """The signal of a mean of `count` observations, kept finite."""
+        raise NotImplementedError
+
+    def initial_signal(self, y):
+        """A first guess of the signal from the (NaN-free) values, for the mode search."""
+        raise NotImplementedError
+
+    def sample_observations(self, key, params: dict, signal):
+        """Integer draws of $y$ given signal paths `(draws, steps)` (JAX).
+
+        Args:
+            key: a JAX random key.
+            params: the family's parameters, each with a leading draw axis (or scalars).
+            signal: `(draws, steps)` signal paths.
+        """
+        raise NotImplementedError
+
+    def check_values(self, y: np.ndarray, target: str) -> None:
+        """Raise a clear error for values the family cannot have observed."""
+        observed = y[~np.isnan(y)]
+        bad = observed[(observed < 0) | (observed != np.round(observed))]
+        if bad.size:
+            raise ValueError(
+                f"the target {target!r} holds values that are not counts (non-negative "
+                f"integers) for observation={self.name!r}, e.g. {bad[:3].tolist()}; use "
+                "observation='gaussian' (or 'student_t') for continuous data"
+            )
+
+    def initial_level(self, observed: np.ndarray) -> float:
+        """The link of the mean of the first observations."""
+        first = observed[:_LEVEL_WINDOW]
+        return float(self.link_of_mean(float(np.mean(first)), first.size))
+
+    def likelihood(self, ssm: StateSpace, inputs: ModelInputs, params: dict):
+        """The Laplace-approximated distribution of the series (`bsts.kalman.laplace`)."""
+        return LaplaceStateSpaceDistribution(self, ssm, params, inputs.num_timesteps)
+
+    def approximation(self, ssm: StateSpace, y, params: dict):
+        """The approximating linear-Gaussian model at the mode and its pseudo-observations."""
+        filled = jnp.nan_to_num(y)
+        approx = laplace_approximation(
+            ssm, y, self.log_density, self.initial_signal(filled), params, self.max_iterations
+        )
+        return approx.state_space, approx.pseudo_observations
+
+    def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
+        r"""Approximate $\log p(y_t \mid y_{<t})$ per step (Gauss–Hermite over the signal)."""
+        start = self.initial_signal(jnp.nan_to_num(y))
+        approx = laplace_approximation(ssm, y, self.log_density, start, params, self.max_iterations)
+        return laplace_one_step_log_likelihood(approx, y, self.log_density, params)
+
+    def predictive_noise(self, key, params, shape):
+        """Counts have no additive noise (see `sample_observations`)."""
+        raise NotImplementedError(f"{self.name} observations are drawn, not added as noise")
+
+    def tail_probability(self, key, params, residual, signal_var):
+        """Not defined for counts: anomaly scoring uses `count_tail_probability`."""
+        raise NotImplementedError(f"{self.name} observations have no Normal tail")
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            return other == self.name
+        if type(other) is not type(self):
+            return NotImplemented
+        return (
+            super().__eq__(other)
+            and self.importance_samples == other.importance_samples
+            and self.max_iterations == other.max_iterations
+        )
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        priors = [f"{k}_prior={v!r}" for k, v in self.priors.items()]
+        if self.importance_samples:
+            priors.append(f"importance_samples={self.importance_samples}")
+        return f"{type(self).__name__}({', '.join(priors)})"
+
+
+class Poisson(Count):
+    r"""Poisson counts with a log link, $y_t \sim \text{Poisson}(e^{\theta_t})$.
+
+    No parameters of its own. Args as `Count`.
+    """
+
+    name = "poisson"
+    label = "Poisson"
+
+    def log_density(self, y, theta, params):
+        r"""$y\theta - e^\theta - \log y!$."""
+        return y * theta - jnp.exp(theta) - gammaln(y + 1.0)
+
+    def mean_response(self, signal):
+        r"""$e^\theta$."""
+        return jnp.exp(signal) if isinstance(signal, jax.Array) else np.exp(signal)
+
+    def link_of_mean(self, mean, count):
+        r"""$\log$ of the mean, at least half a count in the window."""
+        return np.log(max(mean, 0.5 / count))
+
+    def initial_signal(self, y):
+        r"""$\log(y + 1/2)$."""
+        return jnp.log(y + 0.5)
+
+    def sample_observations(self, key, params, signal):
+        """Poisson draws at each path's rate."""
+        return jax.random.poisson(key, jnp.exp(jnp.minimum(signal, _MAX_LOG_RATE)))
+
+
+class NegativeBinomial(Count):
+    r"""Over-dispersed counts: the negative binomial with a log link.
+
+    $$
+    y_t \mid \theta_t \sim \text{NB}(\mu_t = e^{\theta_t}, r), \qquad
+    \text{Var}(y_t) = \mu_t + \mu_t^2 / r, \qquad r \sim \text{InverseGamma}(1/2, 1/2).
+    $$
+
+    The concentration's prior (site `observation.concentration`) is a half-normal on the
+    over-dispersion $r^{-1/2}$, the coefficient of variation of the Gamma rate behind the
+    counts, written as the InverseGamma(1/2, 1/2) it is equivalent to: it shrinks towards
+    the Poisson ($r \to \infty$) and allows strong over-dispersion (a coefficient of
+    variation of 1 or more) with prior probability 0.32.
+
+    Args:
+        concentration_prior: prior of $r$; default the above.
+        importance_samples, max_iterations: as `Count`.
+    """
+
+    name = "negative_binomial"
+    label = "negative binomial"
+
+    def __init__(self, concentration_prior=None, importance_samples=0, max_iterations=50):
+        super().__init__(importance_samples, max_iterations)
+        # r^(-1/2) ~ HalfNormal(1) is r ~ InverseGamma(1/2, 1/2).
+        default = dist.InverseGamma(0.5, 0.5)
+        self.concentration_prior = check_prior(
+            default if concentration_prior is None else concentration_prior, "concentration_prior"
+        )
+
+    @property
+    def priors(self):
+        """The concentration's prior."""
+        return {"concentration": self.concentration_prior}
+
+    def log_density(self, y, theta, params):
+        r"""The NB2 log mass in $\theta = \log\mu$."""
+        r = params["concentration"]
+        log_total = jnp.logaddexp(jnp.log(r), theta)  # log(r + mu)
+        return (
+            gammaln(y + r)
+            - gammaln(r)
+            - gammaln(y + 1.0)
+            + r * (jnp.log(r) - log_total)
+            + y * (theta - log_total)
+        )
+
+    def mean_response(self, signal):
+        r"""$e^\theta$."""
+        return jnp.exp(signal) if isinstance(signal, jax.Array) else np.exp(signal)
+
+    def link_of_mean(self, mean, count):
+        r"""$\log$ of the mean, at least half a count in the window."""
+        return np.log(max(mean, 0.5 / count))
+
+    def initial_signal(self, y):
+        r"""$\log(y + 1/2)$."""
+        return jnp.log(y + 0.5)
+
+    def sample_observations(self, key, params, signal):
+        """Gamma–Poisson draws: a Gamma(r, r/mu) rate, then Poisson."""
+        signal = jnp.asarray(signal)
+        mu = jnp.exp(jnp.minimum(signal, _MAX_LOG_RATE))
+        r = jnp.asarray(params["concentration"], signal.dtype)
+        r = jnp.broadcast_to(r.reshape(r.shape + (1,) * (signal.ndim - r.ndim)), signal.shape)
+        key_rate, key_count = jax.random.split(key)
+        rate = jax.random.gamma(key_rate, r) * mu / r
+        return jax.random.poisson(key_count, jnp.minimum(rate, np.exp(_MAX_LOG_RATE)))
+
+
+class Bernoulli(Count):
+    r"""Binary outcomes with a logit link, $y_t \sim \text{Bernoulli}(\sigma(\theta_t))$.
+
+    No parameters of its own. Args as `Count`.
+    """
+
+    name = "bernoulli"
+    label = "Bernoulli"
+
+    def log_density(self, y, theta, params):
+        r"""$y\theta - \log(1 + e^\theta)$."""
+        return y * theta - jax.nn.softplus(theta)
+
+    def mean_response(self, signal):
+        """The logistic function."""
+        if isinstance(signal, jax.Array):
+            return jax.nn.sigmoid(signal)
+        return 1.0 / (1.0 + np.exp(-np.asarray(signal, dtype=float)))
+
+    def link_of_mean(self, mean, count):
+        """The logit, the proportion kept half an outcome from 0 and 1."""
+        p = min(max(mean, 0.5 / count), 1.0 - 0.5 / count)
+        return np.log(p / (1.0 - p))
+
+    def initial_signal(self, y):
+        """The logit of 3/4 for a 1 and of 1/4 for a 0."""
+        return jnp.log(3.0) * (2.0 * y - 1.0)
+
+    def sample_observations(self, key, params, signal):
+        """0/1 draws with each path's probability."""
+        signal = jnp.asarray(signal)
+        return jax.random.bernoulli(key, jax.nn.sigmoid(signal)).astype(jnp.int32)
+
+    def check_values(self, y, target):
+        """Only 0 and 1 (NaN is missing)."""
+        observed = y[~np.isnan(y)]
+        bad = observed[(observed != 0) & (observed != 1)]
+        if bad.size:
+            raise ValueError(
+                f"the target {target!r} holds values other than 0 and 1 for "
+                f"observation='bernoulli', e.g. {bad[:3].tolist()}; code the outcome as 0/1 "
+                "(or use observation='poisson' for counts)"
+            )

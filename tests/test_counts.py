@@ -1,0 +1,192 @@
+"""Count and binary observations (`bsts.counts`): recovery, forecasts, decomposition, errors.
+
+The Laplace likelihood itself is checked against dense and exact references in
+`test_kalman_laplace.py`; here the families are fitted to series simulated from them.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bsts
+from bsts.counts import Bernoulli, NegativeBinomial, Poisson
+
+T = 160
+LEVEL_SCALE = 0.12
+
+
+def _index():
+    return pd.date_range("2000-01", periods=T, freq="MS")
+
+
+def _log_rate(seed, start):
+    rng = np.random.default_rng(seed)
+    return start + np.cumsum(rng.normal(0.0, LEVEL_SCALE, T)), rng
+
+
+@pytest.fixture(scope="module")
+def poisson_series():
+    log_rate, rng = _log_rate(1, 1.5)
+    y = rng.poisson(np.exp(log_rate)).astype(float)
+    y[[20, 21, 90]] = np.nan  # NaN stays missing data
+    return pd.Series(y, index=_index(), name="count"), log_rate
+
+
+@pytest.fixture(scope="module")
+def poisson_map(poisson_series):
+    series, _ = poisson_series
+    return bsts.fit(bsts.Model([bsts.LocalLevel()], observation="poisson"), series, method="map")
+
+
+@pytest.fixture(scope="module")
+def bernoulli_series():
+    """Outcomes whose log odds swing slowly between -2.5 and 2.5."""
+    rng = np.random.default_rng(2)
+    log_odds = 2.5 * np.sin(2 * np.pi * np.arange(T) / 80)
+    y = (rng.random(T) < 1.0 / (1.0 + np.exp(-log_odds))).astype(float)
+    return pd.Series(y, index=_index(), name="event"), log_odds
+
+
+def test_model_accepts_the_families_by_name():
+    for name, cls in [
+        ("poisson", Poisson),
+        ("negative_binomial", NegativeBinomial),
+        ("bernoulli", Bernoulli),
+    ]:
+        model = bsts.Model([bsts.LocalLevel()], observation=name)
+        assert isinstance(model.observation, cls) and model.observation == name
+    with pytest.raises(ValueError, match="no noise scale"):
+        bsts.Model(
+            [bsts.LocalLevel()], observation="poisson", observation_scale_prior=_halfnormal()
+        )
+
+
+def _halfnormal():
+    import numpyro.distributions as dist
+
+    return dist.HalfNormal(1.0)
+
+
+def test_poisson_map_recovers_the_rate(poisson_series, poisson_map):
+    _, log_rate = poisson_series
+    post = poisson_map
+    assert post.series.location == 0.0 and post.series.scale == 1.0  # counts stay counts
+    scale = float(post.samples["level.scale"].ravel()[0])
+    assert 0.04 < scale < 0.3
+    parts = bsts.decompose(post).to_pandas()
+    fitted = parts["fitted"]["mean"].to_numpy()
+    assert np.corrcoef(fitted, log_rate)[0, 1] > 0.9  # the link scale
+    assert np.sqrt(np.mean((fitted - log_rate) ** 2)) < 0.35
+    rate = parts["rate"]["mean"].to_numpy()
+    np.testing.assert_allclose(rate, np.exp(fitted), rtol=1e-6)
+
+
+def test_count_forecasts_are_integer_draws(poisson_map):
+    prediction = bsts.forecast(poisson_map, horizon=6)
+    assert prediction.discrete and prediction.draws.dtype == np.int64
+    assert prediction.draws.shape == (1000, 6) and prediction.draws.min() >= 0
+    table = prediction.to_pandas(interval=0.9)
+    assert list(table.columns) == ["mean", "median", "lower", "upper"]
+    for column in ["median", "lower", "upper"]:
+        assert np.all(table[column] == np.round(table[column]))  # values the counts take
+    assert np.all(table["lower"] <= table["median"]) and np.all(table["median"] <= table["upper"])
+    # The MAP forecast's spread is Poisson noise plus the level's random walk.
+    level = float(np.exp(bsts.decompose(poisson_map).fitted[0, -1]))
+    assert abs(table["mean"].iloc[0] - level) < 3 * np.sqrt(level / 1000) + 0.2
+
+
+def test_negative_binomial_recovers_over_dispersion():
+    log_rate, rng = _log_rate(3, 2.0)
+    concentration = 3.0
+    y = rng.poisson(rng.gamma(concentration, np.exp(log_rate) / concentration)).astype(float)
+    series = pd.Series(y, index=_index(), name="count")
+    post = bsts.fit(
+        bsts.Model([bsts.LocalLevel()], observation="negative_binomial"), series, method="map"
+    )
+    r = float(post.samples["observation.concentration"].ravel()[0])
+    assert 1.2 < r < 10.0
+    spread = bsts.forecast(post, horizon=1).draws.std()
+    mean = bsts.forecast(post, horizon=1).draws.mean()
+    assert spread**2 > 1.5 * mean  # over-dispersed draws
+
+
+def test_bernoulli_recovers_the_log_odds(bernoulli_series):
+    series, log_odds = bernoulli_series
+    post = bsts.fit(bsts.Model([bsts.LocalLevel()], observation="bernoulli"), series, method="map")
+    parts = bsts.decompose(post).to_pandas()
+    assert np.corrcoef(parts["fitted"]["mean"], log_odds)[0, 1] > 0.75
+    probability = parts["rate"]["mean"].to_numpy()
+    assert np.all((probability > 0) & (probability < 1))
+    truth = 1.0 / (1.0 + np.exp(-log_odds))
+    assert np.mean(np.abs(probability - truth)) < 0.2
+    draws = bsts.forecast(post, horizon=4).draws
+    assert set(np.unique(draws)) <= {0, 1}
+
+
+def test_nuts_on_counts_covers_the_truth(poisson_series):
+    series, _ = poisson_series
+    post = bsts.fit(
+        bsts.Model([bsts.LocalLevel()], observation="poisson"),
+        series,
+        num_warmup=200,
+        num_samples=200,
+        num_chains=1,
+        seed=1,
+    )
+    draws = post.samples["level.scale"].ravel()
+    assert np.quantile(draws, 0.005) < LEVEL_SCALE < np.quantile(draws, 0.995)
+    assert post.sample_stats["diverging"].sum() <= 2
+    loglik = post.pointwise_log_likelihood()
+    assert loglik.shape == (1, 200, T) and np.all(loglik[..., 20] == 0.0)
+    assert np.all(np.isfinite(loglik)) and np.all(loglik <= 0.0)
+
+
+def test_bad_values_get_clear_errors():
+    index = _index()[:5]
+    negative = pd.Series([1.0, -2.0, 3.0, 0.0, 1.0], index=index)
+    fraction = pd.Series([1.0, 2.5, 3.0, 0.0, 1.0], index=index)
+    for observation in ["poisson", "negative_binomial"]:
+        model = bsts.Model([bsts.LocalLevel()], observation=observation)
+        for values in (negative, fraction):
+            with pytest.raises(ValueError, match="not counts"):
+                bsts.fit(model, values, method="map")
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        bsts.fit(bsts.Model([bsts.LocalLevel()], observation="bernoulli"), fraction, method="map")
+    with pytest.raises(ValueError, match="importance_samples"):
+        Poisson(importance_samples=3)
+
+
+def test_fit_many_batches_count_models(poisson_series, poisson_map):
+    series, _ = poisson_series
+    frame = pd.concat(
+        [
+            pd.DataFrame({"unique_id": "a", "ds": series.index, "y": series.to_numpy()}),
+            pd.DataFrame({"unique_id": "b", "ds": series.index, "y": series.to_numpy()[::-1]}),
+        ]
+    )
+    model = bsts.Model([bsts.LocalLevel()], observation="poisson")
+    fits = bsts.fit_many(model, frame, method="map")
+    np.testing.assert_allclose(
+        fits["a"].samples["level.scale"], poisson_map.samples["level.scale"], rtol=1e-5
+    )
+    prediction = bsts.forecast(fits, horizon=3)
+    assert prediction["a"].discrete and prediction["a"].draws.shape == (1000, 3)
+    with pytest.raises(ValueError, match="not counts"):
+        bsts.fit_many(model, frame.assign(y=frame["y"] + 0.5), method="map")
+
+
+def test_count_posterior_round_trips(tmp_path, poisson_map):
+    path = tmp_path / "counts.bsts"
+    poisson_map.save(path)
+    loaded = bsts.Posterior.load(path)
+    assert loaded.model.observation == poisson_map.model.observation
+    np.testing.assert_array_equal(
+        bsts.forecast(loaded, horizon=2).draws, bsts.forecast(poisson_map, horizon=2).draws
+    )
+
+
+def test_analyses_that_need_a_normal_predictive_say_so(poisson_map):
+    with pytest.raises(ValueError, match="count"):
+        bsts.analysis.anomalies(poisson_map)
+    with pytest.raises(ValueError, match="count"):
+        bsts.one_step_predictions(poisson_map)
