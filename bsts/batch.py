@@ -45,7 +45,7 @@ from bsts.data import SeriesData
 from bsts.kalman import kalman_filter
 from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.observation import observation_params
-from bsts.predictive import future_predictive, program_prng
+from bsts.predictive import program_prng
 
 __all__ = [
     "GUIDES",
@@ -450,10 +450,10 @@ def _forecast_program(model: Model, program: Program) -> Callable:
         keys = jax.random.split(key, jax.tree_util.tree_leaves(params)[0].shape[0])
 
         def one(k, p):
-            ssm, y = model.observation.approximation(
-                model.state_space(p, inputs), arrays["y"], observation_params(p)
+            ssm = model.state_space(p, inputs)
+            return model.observation.draw_future(
+                k, ssm, arrays["y"], arrays["length"], horizon, observation_params(p)
             )
-            return future_predictive(k, ssm, y, arrays["length"], horizon)
 
         return jax.vmap(one)(keys, params)
 

@@ -34,7 +34,11 @@ from jax.scipy.special import gammaln
 from bsts.components import UNIT_NONE, ModelInputs
 from bsts.distribution import LaplaceStateSpaceDistribution
 from bsts.kalman import StateSpace
-from bsts.kalman.laplace import laplace_approximation, laplace_one_step_log_likelihood
+from bsts.kalman.laplace import (
+    importance_resampled_states,
+    laplace_approximation,
+    laplace_one_step_log_likelihood,
+)
 from bsts.observation import OBSERVATION, Observation, check_prior
 
 __all__ = ["Bernoulli", "Count", "NegativeBinomial", "Poisson"]
@@ -54,10 +58,11 @@ class Count(Observation):
     the values they accept in `check_values`.
 
     Args:
-        importance_samples: 0 (default) for the Laplace approximation of the likelihood;
-            an even number of draws to correct it by importance sampling (slower by about
-            that factor; the draws use fixed random numbers, so the likelihood stays a
-            smooth function of the parameters).
+        importance_samples: 0 (default) for the Laplace approximation; an even number of
+            draws to correct it by importance sampling: the likelihood (slower by about
+            that factor; the draws use fixed random numbers, so it stays a smooth function
+            of the parameters) and the state paths behind `decompose`, `trend` and
+            forecasts (importance resampling).
         max_iterations: the most Newton steps of the mode search.
     """
 
@@ -162,6 +167,42 @@ class Count(Observation):
             ssm, y, self.log_density, self.initial_signal(filled), params, self.max_iterations
         )
         return approx.state_space, approx.pseudo_observations
+
+    def draw_states(self, key, ssm: StateSpace, y, params: dict):
+        """One path of the states: from the Laplace approximation, or importance-resampled.
+
+        With `importance_samples` > 0 the path is picked by its importance weight among
+        that many draws of the approximation (`importance_resampled_states`), which
+        removes the approximation's bias from smoothed states, rates and forecasts.
+        """
+        if not self.importance_samples:
+            return super().draw_states(key, ssm, y, params)
+        approx = laplace_approximation(
+            ssm,
+            y,
+            self.log_density,
+            self.initial_signal(jnp.nan_to_num(y)),
+            params,
+            self.max_iterations,
+        )
+        return importance_resampled_states(
+            key, approx, y, self.log_density, params, self.importance_samples
+        )
+
+    def draw_future(self, key, ssm: StateSpace, y, start, horizon: int, params: dict):
+        """A path of the future signal; the moments are unused for counts (zeros).
+
+        With `importance_samples` > 0 the whole path, future included, is drawn by
+        `draw_states` on the extended series.
+        """
+        if not self.importance_samples:
+            return super().draw_future(key, ssm, y, start, horizon, params)
+        states = self.draw_states(key, ssm, y, params)
+        T = states.shape[0]
+        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+        signal = jnp.einsum("ti,ti->t", states, H) + jnp.broadcast_to(ssm.observation_offset, (T,))
+        future = jax.lax.dynamic_slice_in_dim(signal, start, horizon)
+        return future, jnp.zeros_like(future), jnp.zeros_like(future)
 
     def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
         r"""Approximate $\log p(y_t \mid y_{<t})$ per step (Gauss–Hermite over the signal)."""

@@ -23,7 +23,7 @@ from bsts.kalman import kalman_filter
 from bsts.metrics import crps_from_draws, crps_gaussian_mixture
 from bsts.mixture import mixture_quantiles, mixture_sd
 from bsts.observation import observation_params
-from bsts.predictive import future_predictive, program_prng
+from bsts.predictive import program_prng
 
 __all__ = [
     "Decomposition",
@@ -167,17 +167,18 @@ def forecast(
     T = post.series.num_timesteps
     horizon = extended.num_timesteps - T
     draw_index = forecast_draws(post, num_samples)
-    ssms, ys = post.approximations(
-        post.model.inputs(extended), extended.y, count=int(draw_index.max()) + 1
-    )
-    ssms, ys = jax.tree_util.tree_map(lambda a: a[draw_index], (ssms, ys))
+    ssms = post.state_spaces(post.model.inputs(extended))
+    params = observation_params(post.flat_draws())
+    ssms, params = jax.tree_util.tree_map(lambda a: a[draw_index], (ssms, params))
+    y = jnp.asarray(extended.y)
+    observation = post.model.observation
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
     # As the compiled forecast programs of `fit_many` do, so that both give the same draws.
     with program_prng():
         keys = jax.random.split(key_states, draw_index.size)
         signal, means, variances = jax.jit(
-            jax.vmap(lambda key, ssm, y: future_predictive(key, ssm, y, T, horizon))
-        )(keys, ssms, ys)
+            jax.vmap(lambda k, ssm, p: observation.draw_future(k, ssm, y, T, horizon, p))
+        )(keys, ssms, params)
     return assemble_forecast(post, extended, key_noise, signal, means, variances, draw_index)
 
 

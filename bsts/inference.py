@@ -24,7 +24,7 @@ from bsts._nuts import run_nuts
 from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
-from bsts.kalman import StateSpace, sample_states
+from bsts.kalman import StateSpace
 from bsts.model import OBSERVATION_WEIGHTS, Model
 from bsts.observation import OBSERVATION, observation_params
 from bsts.savefile import Saveable
@@ -120,29 +120,6 @@ class Posterior(Saveable):
         params = nest_parameters(self.model, self.flat_draws())
         return jax.vmap(lambda p: self.model.state_space(self.attach_networks(p), inputs))(params)
 
-    def approximations(self, inputs: ModelInputs | None = None, y=None, count: int | None = None):
-        """Per draw, the linear-Gaussian model and data that smoothing and forecasts use.
-
-        The draws' state-space models and the series for the Gaussian families; for counts,
-        each draw's Laplace approximation at the states' mode and its pseudo-observations
-        (`Observation.approximation`).
-
-        Args:
-            inputs: model inputs (default the fitted series').
-            y: the standardised series they belong to (default the fitted one).
-            count: use the first `count` draws (default all).
-
-        Returns:
-            `(ssms, ys)`, batched over a leading draw axis.
-        """
-        ssms = self.state_spaces(inputs)
-        params = observation_params(self.flat_draws())
-        if count is not None:
-            ssms, params = jax.tree_util.tree_map(lambda a: a[:count], (ssms, params))
-        y = jnp.asarray(self.series.y if y is None else y)
-        observation = self.model.observation
-        return jax.jit(jax.vmap(lambda ssm, p: observation.approximation(ssm, y, p)))(ssms, params)
-
     def attach_networks(self, params: dict) -> dict:
         """Nested parameters of one draw with the networks' weights put back."""
         return self.model.attach_networks(params, self.network_params)
@@ -192,8 +169,9 @@ class Posterior(Saveable):
     def states(self, num_samples: int | None = None, seed: int = 0) -> np.ndarray:
         """Latent state paths from the simulation smoother, one per posterior draw.
 
-        For counts the smoother runs on each draw's Laplace approximation, so the paths
-        come from the Gaussian approximation of the states' posterior.
+        For counts the smoother runs on each draw's Laplace approximation (paths from the
+        Gaussian approximation of the states' posterior), or resamples such paths by their
+        importance weights (`bsts.counts.Count`, `importance_samples`).
 
         Args:
             num_samples: how many posterior draws to use (default all).
@@ -204,10 +182,14 @@ class Posterior(Saveable):
         """
         total = self.num_chains * self.num_draws
         count = total if num_samples is None else min(int(num_samples), total)
-        ssms, ys = self.approximations(count=count)
+        ssms = self.state_spaces()
+        params = observation_params(self.flat_draws())
+        ssms, params = jax.tree_util.tree_map(lambda a: a[:count], (ssms, params))
         keys = jax.random.split(jax.random.PRNGKey(seed), count)
-        draw = jax.jit(jax.vmap(lambda k, ssm, y: sample_states(k, ssm, y, num_samples=1)[0]))
-        return np.asarray(draw(keys, ssms, ys))
+        y = jnp.asarray(self.series.y)
+        observation = self.model.observation
+        draw = jax.jit(jax.vmap(lambda k, ssm, p: observation.draw_states(k, ssm, y, p)))
+        return np.asarray(draw(keys, ssms, params))
 
 
 def _point_table(samples: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -27,7 +27,8 @@ from scipy import special
 
 from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
 from bsts.distribution import StateSpaceDistribution
-from bsts.kalman import StateSpace, log_likelihood
+from bsts.kalman import StateSpace, log_likelihood, sample_states
+from bsts.predictive import future_predictive
 
 __all__ = [
     "OBSERVATION",
@@ -132,6 +133,28 @@ class Observation:
         approximation at the states' mode and its pseudo-observations.
         """
         return ssm, jnp.asarray(y)
+
+    def draw_states(self, key, ssm: StateSpace, y, params: dict):
+        """One path of the states given the series, for one parameter draw, `(T, d)`.
+
+        The simulation smoother of `approximation`: exact for the Gaussian families.
+        """
+        ssm, y = self.approximation(ssm, y, params)
+        return sample_states(key, ssm, y, num_samples=1)[0]
+
+    def draw_future(self, key, ssm: StateSpace, y, start, horizon: int, params: dict):
+        """`(signal, mean, var)` of the future steps for one draw (`future_predictive`).
+
+        Args:
+            key: a JAX random key.
+            ssm: the draw's model over the extended series.
+            y: the extended series, NaN from `start` on.
+            start: the first future step.
+            horizon: the number of future steps.
+            params: the draw's observation parameters.
+        """
+        ssm, y = self.approximation(ssm, y, params)
+        return future_predictive(key, ssm, y, start, horizon)
 
     def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
         r"""$\log p(y_t \mid y_{<t})$ per step in model units, 0 where missing."""

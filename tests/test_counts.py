@@ -190,3 +190,16 @@ def test_analyses_that_need_a_normal_predictive_say_so(poisson_map):
         bsts.analysis.anomalies(poisson_map)
     with pytest.raises(ValueError, match="count"):
         bsts.one_step_predictions(poisson_map)
+
+
+def test_importance_sampling_corrects_the_fit_and_its_paths(poisson_series, poisson_map):
+    series, log_rate = poisson_series
+    model = bsts.Model([bsts.LocalLevel()], observation=Poisson(importance_samples=16))
+    post = bsts.fit(model, series, method="map")
+    laplace = float(poisson_map.samples["level.scale"].ravel()[0])
+    corrected = float(post.samples["level.scale"].ravel()[0])
+    assert abs(corrected - laplace) < 0.3 * laplace  # a correction, not a different fit
+    fitted = bsts.decompose(post, num_samples=None).fitted
+    assert np.corrcoef(fitted[0], log_rate)[0, 1] > 0.9
+    prediction = bsts.forecast(post, horizon=3)
+    assert prediction.discrete and prediction.draws.shape == (1000, 3)

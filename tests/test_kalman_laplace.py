@@ -15,6 +15,7 @@ from jax.scipy.special import gammaln
 
 from bsts.kalman import StateSpace, log_likelihood, marginal_log_likelihood
 from bsts.kalman.laplace import (
+    importance_resampled_states,
     laplace_approximation,
     laplace_log_likelihood,
     laplace_one_step_log_likelihood,
@@ -79,11 +80,13 @@ def dense_laplace(y, mean, cov, log_density, iterations=60):
     def objective_parts(theta):
         return jnp.where(observed, jax.vmap(log_density)(y0, theta), 0.0).sum()
 
-    theta = mean
-    for _ in range(iterations):
+    def newton(_, theta):
         g = jnp.where(observed, first(y0, theta), 0.0) - precision @ (theta - mean)
         W = jnp.where(observed, -second(y0, theta), 0.0)
-        theta = theta + jnp.linalg.solve(precision + jnp.diag(W), g)
+        return theta + jnp.linalg.solve(precision + jnp.diag(W), g)
+
+    # Static bounds: a scan, so that autodiff runs through every Newton step.
+    theta = jax.lax.fori_loop(0, iterations, newton, mean)
     W = jnp.where(observed, -second(y0, theta), 0.0)
     resid = theta - mean
     _, logdet_cov = jnp.linalg.slogdet(cov)
@@ -155,8 +158,8 @@ def test_gradient_matches_the_dense_laplace_approximation(counts):
         return dense_laplace(y, mean, cov, poisson)
 
     args = (0.05, 0.001, 0.3, 1.5)
-    got = jax.grad(kalman, argnums=(0, 1, 2, 3))(*args)
-    want = jax.grad(dense, argnums=(0, 1, 2, 3))(*args)
+    got = jax.jit(jax.grad(kalman, argnums=(0, 1, 2, 3)))(*args)
+    want = jax.jit(jax.grad(dense, argnums=(0, 1, 2, 3)))(*args)
     np.testing.assert_allclose(np.array(got), np.array(want), rtol=1e-7)
 
 
@@ -180,8 +183,8 @@ def _dense_prior_jax(ssm, T):
     return means, jnp.stack(rows)
 
 
-def test_importance_sampling_reaches_the_exact_marginal_likelihood():
-    """Three Bernoulli steps, integrated exactly by a product Gauss-Hermite rule."""
+def _three_bernoulli_steps():
+    """A model, data and the exact posterior (a product Gauss-Hermite rule over theta)."""
     ssm = trend_model(level_var=1.0)
     y = jnp.array([1.0, 0.0, 1.0])
     mean, cov = dense_signal_prior(ssm, 3)
@@ -190,7 +193,14 @@ def test_importance_sampling_reaches_the_exact_marginal_likelihood():
     theta = mean + np.sqrt(2.0) * points[grid] @ np.linalg.cholesky(cov).T
     w = np.prod(weights[grid], axis=1) / np.pi**1.5
     log_p = np.asarray(jax.vmap(lambda th: jax.vmap(bernoulli)(y, th).sum())(jnp.asarray(theta)))
-    exact = np.log(np.sum(w * np.exp(log_p)))
+    joint = w * np.exp(log_p)
+    return ssm, y, theta, joint
+
+
+def test_importance_sampling_reaches_the_exact_marginal_likelihood():
+    """Three Bernoulli steps, integrated exactly by a product Gauss-Hermite rule."""
+    ssm, y, _, joint = _three_bernoulli_steps()
+    exact = np.log(np.sum(joint))
     laplace = float(laplace_log_likelihood(ssm, y, bernoulli, start(y)))
     corrected = jax.vmap(
         lambda key: laplace_log_likelihood(
@@ -201,24 +211,37 @@ def test_importance_sampling_reaches_the_exact_marginal_likelihood():
     assert abs(float(np.mean(corrected)) - exact) < 0.002  # ...the correction is (sd 5e-4)
 
 
+def test_importance_resampling_reaches_the_exact_posterior_of_the_signal():
+    ssm, y, theta, joint = _three_bernoulli_steps()
+    exact = (joint[:, None] * theta).sum(axis=0) / joint.sum()
+    approx = laplace_approximation(ssm, y, bernoulli, start(y))
+    keys = jax.random.split(jax.random.PRNGKey(2), 4000)
+    paths = jax.jit(
+        jax.vmap(lambda k: importance_resampled_states(k, approx, y, bernoulli, (), 64))
+    )(keys)
+    resampled = np.asarray(paths[:, :, 0] + 0.3)  # the signal: level plus the offset
+    laplace_bias = np.abs(np.asarray(approx.signal) - exact).max()
+    assert laplace_bias > 0.05  # the mode is not the posterior mean here...
+    # ...and resampled paths average to it (Monte Carlo sd about 0.02).
+    np.testing.assert_allclose(resampled.mean(axis=0), exact, atol=0.06)
+
+
 def test_float32_agrees_with_float64(counts):
-    ssm = trend_model()
-    value64 = laplace_log_likelihood(ssm, counts, poisson, start(counts))
-    ssm32 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), ssm)
-    y32 = counts.astype(jnp.float32)
-    value32 = laplace_log_likelihood(ssm32, y32, poisson, start(y32))
+    def value_and_gradient(dtype):
+        ssm = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), trend_model())
+        y = counts.astype(dtype)
+
+        def f(offset):
+            return laplace_log_likelihood(
+                ssm.replace(observation_offset=offset), y, poisson, start(y)
+            )
+
+        return jax.jit(jax.value_and_grad(f))(jnp.asarray(0.3, dtype))
+
+    value32, grad32 = value_and_gradient(jnp.float32)
+    value64, grad64 = value_and_gradient(jnp.float64)
     assert value32.dtype == jnp.float32
     np.testing.assert_allclose(value32, value64, rtol=1e-5)
-    grad32 = jax.grad(
-        lambda v: laplace_log_likelihood(
-            ssm32.replace(observation_offset=v), y32, poisson, start(y32)
-        )
-    )(jnp.float32(0.3))
-    grad64 = jax.grad(
-        lambda v: laplace_log_likelihood(
-            ssm.replace(observation_offset=v), counts, poisson, start(counts)
-        )
-    )(0.3)
     np.testing.assert_allclose(grad32, grad64, rtol=1e-3)
 
 

@@ -69,6 +69,7 @@ from bsts.kalman.steps import LOG_2PI, prepare
 __all__ = [
     "LaplaceApproximation",
     "LogDensity",
+    "importance_resampled_states",
     "laplace_approximation",
     "laplace_log_likelihood",
     "laplace_one_step_log_likelihood",
@@ -218,6 +219,47 @@ def laplace_one_step_log_likelihood(
     return jnp.where(observed, log_p, 0.0)
 
 
+def importance_resampled_states(
+    key: PRNGKeyArray,
+    approx: LaplaceApproximation,
+    y: Float[Array, " T"],
+    log_density: LogDensity,
+    params=(),
+    count: int = 64,
+) -> Float[Array, "T d"]:
+    r"""One path of the states from $p(x \mid y)$, by importance resampling.
+
+    `count` paths are drawn from the approximating posterior $g(x \mid \tilde y)$ (the
+    simulation smoother, half of them antithetic) and one is picked with probability
+    proportional to its weight
+    $\prod_t p(y_t \mid \theta_t) / \mathcal N(\tilde y_t; \theta_t, A_t)$: as `count`
+    grows, the path's law tends to the exact posterior of the states.
+
+    Args:
+        key: a JAX PRNG key.
+        approx: the Laplace approximation (`laplace_approximation`).
+        y: the observations, NaN where missing.
+        log_density: as for `laplace_approximation`.
+        params: the family's parameters.
+        count: an even number of candidate paths.
+
+    Returns:
+        The chosen path, `(T, d)`.
+    """
+    ssm, y_filled, observed = prepare(approx.state_space, y)
+    pseudo = jnp.where(observed, approx.pseudo_observations, 0.0)
+    key_paths, key_pick = jax.random.split(key)
+    paths = _state_draws(key_paths, ssm, approx.pseudo_observations, count)
+    T = y_filled.shape[0]
+    H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+    signals = jnp.einsum("nti,ti->nt", paths, H) + jnp.broadcast_to(ssm.observation_offset, (T,))
+    var = jnp.broadcast_to(ssm.observation_var, (T,))
+    log_w = jax.vmap(lambda s: _log_ratio(y_filled, observed, log_density, params, pseudo, var, s))(
+        signals
+    )
+    return paths[jax.random.categorical(key_pick, log_w)]
+
+
 def _first_two_derivatives(log_density: LogDensity, params, y, signal):
     first = jax.grad(log_density, argnums=1)
     second = jax.grad(first, argnums=1)
@@ -281,13 +323,20 @@ def _log_ratio(y, observed, log_density: LogDensity, params, pseudo, var, signal
     return jnp.sum(jnp.where(observed, exact - gaussian, 0.0))
 
 
+def _state_draws(key, approx: StateSpace, pseudo_observations, count: int):
+    """`count` state paths from the approximating posterior, half of them antithetic.
+
+    `pseudo_observations` has NaN at the missing steps.
+    """
+    states = sample_states(key, approx, pseudo_observations, num_samples=count // 2)
+    mean = smoothed_means(approx, pseudo_observations)
+    return jnp.concatenate([states, 2.0 * mean - states])
+
+
 def _signal_draws(key, approx: StateSpace, pseudo, observed, count: int):
     """`count` signal paths from the approximating posterior, half of them antithetic."""
-    y = jnp.where(observed, pseudo, jnp.nan)
-    states = sample_states(key, approx, y, num_samples=count // 2)
+    states = _state_draws(key, approx, jnp.where(observed, pseudo, jnp.nan), count)
     T = pseudo.shape[0]
     H = jnp.broadcast_to(approx.observation_matrix, (T, approx.state_dim))
     offset = jnp.broadcast_to(approx.observation_offset, (T,))
-    mean = jnp.einsum("ti,ti->t", H, smoothed_means(approx, y)) + offset
-    draws = jnp.einsum("nti,ti->nt", states, H) + offset
-    return jnp.concatenate([draws, 2.0 * mean - draws])
+    return jnp.einsum("nti,ti->nt", states, H) + offset
