@@ -263,3 +263,31 @@ def test_bad_importance_options():
         )
     with pytest.raises(ValueError, match="key"):
         laplace_log_likelihood(ssm, y, poisson, start(y), importance_samples=4)
+
+
+def test_importance_sampling_gradient_is_finite_with_a_singular_noise_covariance(counts):
+    """A level plus a dummy seasonal(3): the noise covariance has repeated zero eigenvalues."""
+
+    def model(level_var, seasonal_var):
+        F = jnp.array([[1.0, 0.0, 0.0], [0.0, -1.0, -1.0], [0.0, 1.0, 0.0]])
+        Q = jnp.diag(jnp.stack([level_var, seasonal_var, 0.0]))
+        return StateSpace(
+            F, Q, jnp.array([1.0, 1.0, 0.0]), 0.0, 1.0, jnp.array([1.5, 0.0, 0.0]), jnp.eye(3)
+        )
+
+    def value(args, samples):
+        return laplace_log_likelihood(
+            model(*args),
+            counts,
+            poisson,
+            start(counts),
+            importance_samples=samples,
+            key=jax.random.PRNGKey(0),
+        )
+
+    args = (jnp.asarray(0.05), jnp.asarray(0.01))
+    corrected = jax.jit(jax.value_and_grad(lambda a: value(a, 64)))(args)
+    laplace = jax.jit(jax.value_and_grad(lambda a: value(a, 0)))(args)
+    assert np.all(np.isfinite(np.array(corrected[1])))
+    np.testing.assert_allclose(corrected[0], laplace[0], atol=0.2)  # a small correction
+    np.testing.assert_allclose(np.array(corrected[1]), np.array(laplace[1]), rtol=0.2, atol=0.5)

@@ -40,7 +40,7 @@ change of the curvature with the mode ($\tfrac12 \ell_t''' V_t$ per step), at th
 one smoother pass and one filter pass under autodiff.
 
 **Importance sampling.** With $M$ draws $\theta^{(i)}$ from $g(\theta \mid \tilde y)$ (the
-simulation smoother, half of them antithetic),
+simulation smoother, half of them antithetic; see `_state_draws` for their gradient),
 
 $$
 \log p(y) \approx \log g(\tilde y) + \log \frac1M \sum_i \exp \sum_t \big[
@@ -326,11 +326,20 @@ def _log_ratio(y, observed, log_density: LogDensity, params, pseudo, var, signal
 def _state_draws(key, approx: StateSpace, pseudo_observations, count: int):
     """`count` state paths from the approximating posterior, half of them antithetic.
 
-    `pseudo_observations` has NaN at the missing steps.
+    `pseudo_observations` has NaN at the missing steps. The paths are the smoothed mean,
+    which is differentiated, plus deviations drawn with the model's parameters stopped:
+    the simulation smoother factors the noise covariances by an eigendecomposition, whose
+    gradient is not finite where eigenvalues repeat (a dummy seasonal's singular noise
+    covariance has several zeros). The likelihood's value is unchanged; its gradient
+    then omits how the spread of the draws moves with the parameters, which leaves NUTS
+    exact (its leapfrog steps stay reversible and volume-preserving with any force) and
+    changes only its efficiency.
     """
-    states = sample_states(key, approx, pseudo_observations, num_samples=count // 2)
+    stopped = jax.tree_util.tree_map(jax.lax.stop_gradient, (approx, pseudo_observations))
+    states = sample_states(key, *stopped, num_samples=count // 2)
+    deviations = states - smoothed_means(*stopped)
     mean = smoothed_means(approx, pseudo_observations)
-    return jnp.concatenate([states, 2.0 * mean - states])
+    return jnp.concatenate([mean + deviations, mean - deviations])
 
 
 def _signal_draws(key, approx: StateSpace, pseudo, observed, count: int):
