@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.special import gammaln
+from jax.scipy.special import betainc, gammaincc, gammaln
 
 from bsts.components import UNIT_NONE, ModelInputs
 from bsts.distribution import LaplaceStateSpaceDistribution
@@ -38,6 +38,7 @@ from bsts.kalman.laplace import (
     importance_resampled_states,
     laplace_approximation,
     laplace_one_step_log_likelihood,
+    signal_predictive_nodes,
 )
 from bsts.observation import OBSERVATION, Observation, check_prior
 
@@ -204,6 +205,40 @@ class Count(Observation):
         future = jax.lax.dynamic_slice_in_dim(signal, start, horizon)
         return future, jnp.zeros_like(future), jnp.zeros_like(future)
 
+    def cdf(self, y, theta, params: dict):
+        r"""$P(Y_t \le y \mid \theta_t)$ (0 for $y < 0$)."""
+        raise NotImplementedError
+
+    def response_variance(self, theta, params: dict):
+        r"""$\text{Var}(Y_t \mid \theta_t)$."""
+        raise NotImplementedError
+
+    def one_step_tail(self, key, ssm: StateSpace, y, params: dict):
+        """One-step predictive mean, variance and two-sided tail probability of the counts.
+
+        The signal's one-step predictive from the Laplace approximation's filter, the
+        count distribution integrated against it by Gauss–Hermite quadrature; the tail
+        is `min(1, 2 min(P(Y <= y), P(Y >= y)))`. `key` is unused.
+        """
+        approx = laplace_approximation(
+            ssm,
+            y,
+            self.log_density,
+            self.initial_signal(jnp.nan_to_num(y)),
+            params,
+            self.max_iterations,
+        )
+        theta, log_weights = signal_predictive_nodes(approx, y)
+        weights = jnp.exp(log_weights)[None, :]
+        counts = jnp.nan_to_num(y)[:, None]
+        at_most = jnp.sum(weights * self.cdf(counts, theta, params), axis=1)
+        at_least = 1.0 - jnp.sum(weights * self.cdf(counts - 1.0, theta, params), axis=1)
+        tail = jnp.minimum(1.0, 2.0 * jnp.minimum(at_most, at_least))
+        mu = self.mean_response(theta)
+        mean = jnp.sum(weights * mu, axis=1)
+        second = jnp.sum(weights * (self.response_variance(theta, params) + mu**2), axis=1)
+        return mean, jnp.maximum(second - mean**2, 0.0), tail
+
     def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
         r"""Approximate $\log p(y_t \mid y_{<t})$ per step (Gauss–Hermite over the signal)."""
         start = self.initial_signal(jnp.nan_to_num(y))
@@ -263,6 +298,15 @@ class Poisson(Count):
     def initial_signal(self, y):
         r"""$\log(y + 1/2)$."""
         return jnp.log(y + 0.5)
+
+    def cdf(self, y, theta, params):
+        r"""The regularised upper incomplete gamma function $Q(y + 1, e^\theta)$."""
+        value = gammaincc(jnp.maximum(y, 0.0) + 1.0, jnp.exp(theta))
+        return jnp.where(y < 0, 0.0, value)
+
+    def response_variance(self, theta, params):
+        r"""$e^\theta$."""
+        return jnp.exp(theta)
 
     def sample_observations(self, key, params, signal):
         """Poisson draws at each path's rate."""
@@ -328,6 +372,18 @@ class NegativeBinomial(Count):
         r"""$\log(y + 1/2)$."""
         return jnp.log(y + 0.5)
 
+    def cdf(self, y, theta, params):
+        r"""The regularised incomplete beta function $I_{r/(r+\mu)}(r, y + 1)$."""
+        r = params["concentration"]
+        p = jnp.exp(jnp.log(r) - jnp.logaddexp(jnp.log(r), theta))
+        value = betainc(r, jnp.maximum(y, 0.0) + 1.0, p)
+        return jnp.where(y < 0, 0.0, value)
+
+    def response_variance(self, theta, params):
+        r"""$\mu + \mu^2 / r$."""
+        mu = jnp.exp(theta)
+        return mu + mu**2 / params["concentration"]
+
     def sample_observations(self, key, params, signal):
         """Gamma–Poisson draws: a Gamma(r, r/mu) rate, then Poisson."""
         signal = jnp.asarray(signal)
@@ -366,6 +422,15 @@ class Bernoulli(Count):
     def initial_signal(self, y):
         """The logit of 3/4 for a 1 and of 1/4 for a 0."""
         return jnp.log(3.0) * (2.0 * y - 1.0)
+
+    def cdf(self, y, theta, params):
+        r"""0 below 0, $1 - \pi$ from 0 to 1, then 1."""
+        return jnp.where(y < 0, 0.0, jnp.where(y < 1, jax.nn.sigmoid(-theta), 1.0))
+
+    def response_variance(self, theta, params):
+        r"""$\pi (1 - \pi)$."""
+        probability = jax.nn.sigmoid(theta)
+        return probability * (1.0 - probability)
 
     def sample_observations(self, key, params, signal):
         """0/1 draws with each path's probability."""

@@ -27,7 +27,7 @@ from scipy import special
 
 from bsts.components import UNIT_NONE, UNIT_SCALE, ModelInputs
 from bsts.distribution import StateSpaceDistribution
-from bsts.kalman import StateSpace, log_likelihood, sample_states
+from bsts.kalman import StateSpace, kalman_filter, log_likelihood, sample_states
 from bsts.predictive import future_predictive
 
 __all__ = [
@@ -133,6 +133,30 @@ class Observation:
         approximation at the states' mode and its pseudo-observations.
         """
         return ssm, jnp.asarray(y)
+
+    def one_step_tail(self, key, ssm: StateSpace, y, params: dict):
+        """One-step predictive mean, variance and two-sided tail probability per step.
+
+        For one parameter draw: the Kalman filter predicts each step from the ones before
+        it, and `tail_probability` scores the observation against that prediction.
+
+        Args:
+            key: a JAX random key (for families that integrate by Monte Carlo).
+            ssm: the draw's state-space model.
+            y: the series (NaN where missing).
+            params: the draw's observation parameters.
+
+        Returns:
+            `(mean, variance, tail)`, each `(T,)`, in model units.
+        """
+        filtered = kalman_filter(ssm, y)
+        T = y.shape[0]
+        y_filled = jnp.where(jnp.isnan(y), 0.0, y)
+        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
+        mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
+        signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
+        tail, variance = self.tail_probability(key, params, y_filled - mean, signal_var)
+        return mean, variance, tail
 
     def draw_states(self, key, ssm: StateSpace, y, params: dict):
         """One path of the states given the series, for one parameter draw, `(T, d)`.

@@ -105,9 +105,8 @@ def test_negative_binomial_recovers_over_dispersion():
     )
     r = float(post.samples["observation.concentration"].ravel()[0])
     assert 1.2 < r < 10.0
-    spread = bsts.forecast(post, horizon=1).draws.std()
-    mean = bsts.forecast(post, horizon=1).draws.mean()
-    assert spread**2 > 1.5 * mean  # over-dispersed draws
+    draws = bsts.forecast(post, horizon=1).draws
+    assert draws.var() > 1.5 * draws.mean()  # over-dispersed draws
 
 
 def test_bernoulli_recovers_the_log_odds(bernoulli_series):
@@ -185,11 +184,23 @@ def test_count_posterior_round_trips(tmp_path, poisson_map):
     )
 
 
-def test_analyses_that_need_a_normal_predictive_say_so(poisson_map):
-    with pytest.raises(ValueError, match="count"):
-        bsts.analysis.anomalies(poisson_map)
+def test_one_step_predictions_say_they_need_a_normal_predictive(poisson_map):
     with pytest.raises(ValueError, match="count"):
         bsts.one_step_predictions(poisson_map)
+
+
+def test_anomalies_flag_an_injected_burst_of_counts(poisson_series):
+    series, log_rate = poisson_series
+    burst = series.copy()
+    burst.iloc[60] = np.round(np.exp(log_rate[60])) + 25  # far outside Poisson noise
+    post = bsts.fit(bsts.Model([bsts.LocalLevel()], observation="poisson"), burst, method="map")
+    table = bsts.analysis.anomalies(post, threshold=0.001, flagged_only=False)
+    assert table["flagged"].iloc[60]
+    assert table["flagged"].sum() <= 3  # and little else at this threshold
+    observed = table["tail_probability"].dropna()
+    assert observed.between(0.0, 1.0).all()
+    assert np.isnan(table["tail_probability"].iloc[20])  # missing steps are never scored
+    assert (table["expected"] > 0).all()
 
 
 def test_importance_sampling_corrects_the_fit_and_its_paths(poisson_series, poisson_map):
@@ -203,3 +214,19 @@ def test_importance_sampling_corrects_the_fit_and_its_paths(poisson_series, pois
     assert np.corrcoef(fitted[0], log_rate)[0, 1] > 0.9
     prediction = bsts.forecast(post, horizon=3)
     assert prediction.discrete and prediction.draws.shape == (1000, 3)
+
+
+def test_count_distribution_functions_match_scipy():
+    from scipy import stats
+
+    theta = np.array([-1.0, 0.3, 1.2, 2.5])
+    counts = np.array([0.0, 2.0, 5.0, 9.0])
+    mu = np.exp(theta)
+    got = np.asarray(Poisson().cdf(counts, theta, {}))
+    np.testing.assert_allclose(got, stats.poisson.cdf(counts, mu), rtol=1e-6)
+    r = 3.0
+    got = np.asarray(NegativeBinomial().cdf(counts, theta, {"concentration": r}))
+    np.testing.assert_allclose(got, stats.nbinom.cdf(counts, r, r / (r + mu)), rtol=1e-6)
+    got = np.asarray(Bernoulli().cdf(np.array([-1.0, 0.0, 1.0, 0.0]), theta, {}))
+    np.testing.assert_allclose(got, [0.0, 1 / (1 + np.exp(0.3)), 1.0, 1 / (1 + np.exp(2.5))])
+    assert float(Poisson().cdf(-1.0, 0.0, {})) == 0.0

@@ -26,6 +26,14 @@ model expects a few. When outliers are rare contaminations of otherwise Gaussian
 `score="core"` scores against the Gaussian core of the robust fit instead (weight
 $\lambda_t = 1$, noise variance $\sigma^2$): the states and $\sigma$ come from the
 undistorted robust fit, and a point is flagged when it is surprising for a regular step.
+
+Counts (`bsts.counts`). The filter of each draw's Laplace approximation predicts the
+signal of step $t$ from the pseudo-observations before it, $\mathcal N(m_t, v_t)$, and
+the count distribution is integrated against it (Gauss–Hermite): the tail probability is
+$\min\{1, 2\min(P(Y_t \le y_t), P(Y_t \ge y_t))\}$ under that predictive, both ends
+including the observed count, so a 0 when a 0 is likely is not flagged. The
+approximation is centred at the mode of the whole series, which has seen $y_t$; that
+makes the score slightly conservative. `score="core"` is the same as "predictive" there.
 """
 
 from __future__ import annotations
@@ -41,7 +49,6 @@ from jax.scipy.stats import norm
 from matplotlib.axes import Axes
 
 from bsts.inference import Posterior
-from bsts.kalman import kalman_filter
 from bsts.observation import Observation, observation_params
 
 __all__ = ["anomalies", "plot_anomalies"]
@@ -61,12 +68,6 @@ SCORES = ("predictive", "core")
 def _scores(post: Posterior, num_samples: int | None, seed: int, score: str) -> pd.DataFrame:
     if not isinstance(post, Posterior):
         raise TypeError(f"post must be a bsts Posterior (from bsts.fit), got {type(post).__name__}")
-    if post.model.observation.discrete:
-        raise ValueError(
-            f"anomalies does not score {post.model.observation.name} (count) models yet: "
-            "their one-step predictive is a count distribution, not the Normal tail it "
-            "uses; fit a Gaussian or Student-t model to the counts (or their logs) instead"
-        )
     total = post.num_chains * post.num_draws
     count = total if num_samples is None else int(num_samples)
     if count < 1:
@@ -107,14 +108,7 @@ def _one_step(observation: Observation, ssms, params, keys, y):
     """One-step predictive mean, variance and tail probability per draw and step."""
 
     def one(ssm, params, key):
-        filtered = kalman_filter(ssm, y)
-        T = y.shape[0]
-        y_filled = jnp.where(jnp.isnan(y), 0.0, y)
-        H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
-        mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
-        signal_var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
-        tail, variance = observation.tail_probability(key, params, y_filled - mean, signal_var)
-        return mean, variance, tail
+        return observation.one_step_tail(key, ssm, y, params)
 
     return jax.vmap(one)(ssms, params, keys)
 
@@ -131,7 +125,7 @@ def anomalies(
     """Points whose one-step-ahead predictive tail probability is below `threshold`.
 
     Args:
-        post: a fitted posterior (Gaussian or `observation="student_t"` model).
+        post: a fitted posterior (Gaussian, `observation="student_t"` or a count model).
         threshold: flag points with tail probability below this.
         flagged_only: return only flagged points (default) or every time step (with a
             `flagged` column).

@@ -73,6 +73,7 @@ __all__ = [
     "laplace_approximation",
     "laplace_log_likelihood",
     "laplace_one_step_log_likelihood",
+    "signal_predictive_nodes",
 ]
 
 LogDensity = Callable[[Array, Array, object], Array]
@@ -203,20 +204,37 @@ def laplace_one_step_log_likelihood(
     the signal given $\tilde y_{<t}$; $p(y_t \mid \theta_t)$ is integrated against it by
     Gauss–Hermite quadrature with `nodes` points.
     """
-    ssm, y_filled, observed = prepare(approx.state_space, y)
+    _, y_filled, observed = prepare(approx.state_space, y)
+    theta, log_weights = signal_predictive_nodes(approx, y, nodes)
+    per_node = jax.vmap(jax.vmap(log_density, in_axes=(None, 0, None)), in_axes=(0, 0, None))(
+        y_filled, theta, params
+    )
+    log_p = jax.nn.logsumexp(per_node + log_weights[None, :], axis=1)
+    return jnp.where(observed, log_p, 0.0)
+
+
+def signal_predictive_nodes(
+    approx: LaplaceApproximation, y: Float[Array, " T"], nodes: int = 32
+) -> tuple[Float[Array, "T n"], Float[Array, " n"]]:
+    r"""Gauss–Hermite nodes of each step's one-step predictive of the signal.
+
+    The filter of the approximating model gives $\theta_t \mid \tilde y_{<t} \sim
+    \mathcal N(\mu_t, v_t)$; an expectation under it is the sum over the nodes of
+    `exp(log_weights) * f(theta[t])`.
+
+    Returns:
+        `(theta, log_weights)`: `(T, nodes)` signal values and `(nodes,)` log weights.
+    """
+    ssm, _, observed = prepare(approx.state_space, y)
     pseudo = jnp.where(observed, approx.pseudo_observations, 0.0)
     filtered = sequential_filter(ssm, pseudo, observed)
-    T = y_filled.shape[0]
+    T = pseudo.shape[0]
     H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
     mean = jnp.einsum("ti,ti->t", H, filtered.predicted_mean) + ssm.observation_offset
     var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H)
     points, weights = np.polynomial.hermite.hermgauss(nodes)
     theta = mean[:, None] + jnp.sqrt(2.0 * jnp.clip(var, 0.0))[:, None] * points[None, :]
-    per_node = jax.vmap(jax.vmap(log_density, in_axes=(None, 0, None)), in_axes=(0, 0, None))(
-        y_filled, theta, params
-    )
-    log_p = jax.nn.logsumexp(per_node + jnp.log(weights / np.sqrt(np.pi))[None, :], axis=1)
-    return jnp.where(observed, log_p, 0.0)
+    return theta, jnp.asarray(np.log(weights / np.sqrt(np.pi)), theta.dtype)
 
 
 def importance_resampled_states(
