@@ -354,21 +354,27 @@ def one_step_predictions(post: Posterior) -> pd.DataFrame:
     Averaged over posterior draws: the predictive mean is the mean of the draws' one-step
     means, and the variance adds the spread between draws (law of total variance).
 
+    For counts the moments are those of the count's one-step predictive (the Laplace
+    approximation's filter predicts the signal, and the count distribution is integrated
+    against it, `Count.one_step_tail`), so `residual` is a Pearson residual.
+
     Returns:
         DataFrame indexed by time with columns observed, mean, sd, residual (NaN where the
         observation is missing).
-
-    Raises:
-        ValueError: a count model (its one-step predictive is not Normal).
     """
-    if post.model.observation.discrete:
-        raise ValueError(
-            f"one_step_predictions gives Normal predictive moments, which a "
-            f"{post.model.observation.name} (count) model does not have yet; its pointwise "
-            "one-step log-likelihood is post.pointwise_log_likelihood()"
-        )
     ssms = post.state_spaces()
     y = jnp.asarray(post.series.y)
+    observation = post.model.observation
+    if observation.discrete:
+        params = observation_params(post.flat_draws())
+        key = jax.random.PRNGKey(0)  # unused by the count families
+
+        def moments(ssm, p):
+            mean, var, _ = observation.one_step_tail(key, ssm, y, p)
+            return mean, var
+
+        means, variances = jax.jit(jax.vmap(moments))(ssms, params)
+        return _one_step_table(post, np.asarray(means), np.asarray(variances))
 
     def moments(ssm):
         filtered = kalman_filter(ssm, y)
@@ -379,7 +385,11 @@ def one_step_predictions(post: Posterior) -> pd.DataFrame:
         return mean, var
 
     means, variances = jax.jit(jax.vmap(moments))(ssms)
-    means, variances = np.asarray(means), np.asarray(variances)
+    return _one_step_table(post, np.asarray(means), np.asarray(variances))
+
+
+def _one_step_table(post: Posterior, means, variances) -> pd.DataFrame:
+    """The table of `one_step_predictions` from per-draw means and variances `(draws, T)`."""
     mean = means.mean(axis=0)
     var = variances.mean(axis=0) + means.var(axis=0)
     scale = post.series.scale

@@ -184,9 +184,16 @@ def test_count_posterior_round_trips(tmp_path, poisson_map):
     )
 
 
-def test_one_step_predictions_say_they_need_a_normal_predictive(poisson_map):
-    with pytest.raises(ValueError, match="count"):
-        bsts.one_step_predictions(poisson_map)
+def test_one_step_predictions_of_counts(poisson_series, poisson_map):
+    series, _ = poisson_series
+    table = bsts.one_step_predictions(poisson_map)
+    observed = ~series.isna().to_numpy()
+    assert np.all(table["mean"] > 0) and np.all(table["sd"] > 0)
+    # Poisson noise at least: the predictive variance exceeds the predictive mean.
+    assert np.all(table["sd"].to_numpy() ** 2 >= table["mean"].to_numpy() * (1 - 1e-4))
+    residual = table["residual"].to_numpy()[observed]
+    assert abs(residual.mean()) < 0.3 and 0.6 < residual.std() < 1.4  # Pearson residuals
+    assert table["residual"].isna().to_numpy()[~observed].all()
 
 
 def test_anomalies_flag_an_injected_burst_of_counts(poisson_series):
