@@ -161,12 +161,14 @@ class Count(Observation):
         """The Laplace-approximated distribution of the series (`bsts.kalman.laplace`)."""
         return LaplaceStateSpaceDistribution(self, ssm, params, inputs.num_timesteps)
 
+    def laplace(self, ssm: StateSpace, y, params: dict):
+        """This family's Laplace approximation of one draw (`laplace_approximation`)."""
+        start = self.initial_signal(jnp.nan_to_num(y))
+        return laplace_approximation(ssm, y, self.log_density, start, params, self.max_iterations)
+
     def approximation(self, ssm: StateSpace, y, params: dict):
         """The approximating linear-Gaussian model at the mode and its pseudo-observations."""
-        filled = jnp.nan_to_num(y)
-        approx = laplace_approximation(
-            ssm, y, self.log_density, self.initial_signal(filled), params, self.max_iterations
-        )
+        approx = self.laplace(ssm, y, params)
         return approx.state_space, approx.pseudo_observations
 
     def draw_states(self, key, ssm: StateSpace, y, params: dict):
@@ -178,16 +180,8 @@ class Count(Observation):
         """
         if not self.importance_samples:
             return super().draw_states(key, ssm, y, params)
-        approx = laplace_approximation(
-            ssm,
-            y,
-            self.log_density,
-            self.initial_signal(jnp.nan_to_num(y)),
-            params,
-            self.max_iterations,
-        )
         return importance_resampled_states(
-            key, approx, y, self.log_density, params, self.importance_samples
+            key, self.laplace(ssm, y, params), y, self.log_density, params, self.importance_samples
         )
 
     def draw_future(self, key, ssm: StateSpace, y, start, horizon: int, params: dict):
@@ -220,15 +214,7 @@ class Count(Observation):
         count distribution integrated against it by Gauss–Hermite quadrature; the tail
         is `min(1, 2 min(P(Y <= y), P(Y >= y)))`. `key` is unused.
         """
-        approx = laplace_approximation(
-            ssm,
-            y,
-            self.log_density,
-            self.initial_signal(jnp.nan_to_num(y)),
-            params,
-            self.max_iterations,
-        )
-        theta, log_weights = signal_predictive_nodes(approx, y)
+        theta, log_weights = signal_predictive_nodes(self.laplace(ssm, y, params), y)
         weights = jnp.exp(log_weights)[None, :]
         counts = jnp.nan_to_num(y)[:, None]
         at_most = jnp.sum(weights * self.cdf(counts, theta, params), axis=1)
@@ -241,8 +227,7 @@ class Count(Observation):
 
     def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
         r"""Approximate $\log p(y_t \mid y_{<t})$ per step (Gauss–Hermite over the signal)."""
-        start = self.initial_signal(jnp.nan_to_num(y))
-        approx = laplace_approximation(ssm, y, self.log_density, start, params, self.max_iterations)
+        approx = self.laplace(ssm, y, params)
         return laplace_one_step_log_likelihood(approx, y, self.log_density, params)
 
     def predictive_noise(self, key, params, shape):
@@ -274,18 +259,8 @@ class Count(Observation):
         return f"{type(self).__name__}({', '.join(priors)})"
 
 
-class Poisson(Count):
-    r"""Poisson counts with a log link, $y_t \sim \text{Poisson}(e^{\theta_t})$.
-
-    No parameters of its own. Args as `Count`.
-    """
-
-    name = "poisson"
-    label = "Poisson"
-
-    def log_density(self, y, theta, params):
-        r"""$y\theta - e^\theta - \log y!$."""
-        return y * theta - jnp.exp(theta) - gammaln(y + 1.0)
+class _LogLink(Count):
+    """Counts whose signal is the log of their mean (Poisson, negative binomial)."""
 
     def mean_response(self, signal):
         r"""$e^\theta$."""
@@ -298,6 +273,20 @@ class Poisson(Count):
     def initial_signal(self, y):
         r"""$\log(y + 1/2)$."""
         return jnp.log(y + 0.5)
+
+
+class Poisson(_LogLink):
+    r"""Poisson counts with a log link, $y_t \sim \text{Poisson}(e^{\theta_t})$.
+
+    No parameters of its own. Args as `Count`.
+    """
+
+    name = "poisson"
+    label = "Poisson"
+
+    def log_density(self, y, theta, params):
+        r"""$y\theta - e^\theta - \log y!$."""
+        return y * theta - jnp.exp(theta) - gammaln(y + 1.0)
 
     def cdf(self, y, theta, params):
         r"""The regularised upper incomplete gamma function $Q(y + 1, e^\theta)$."""
@@ -313,7 +302,7 @@ class Poisson(Count):
         return jax.random.poisson(key, jnp.exp(jnp.minimum(signal, _MAX_LOG_RATE)))
 
 
-class NegativeBinomial(Count):
+class NegativeBinomial(_LogLink):
     r"""Over-dispersed counts: the negative binomial with a log link.
 
     $$
@@ -359,18 +348,6 @@ class NegativeBinomial(Count):
             + r * (jnp.log(r) - log_total)
             + y * (theta - log_total)
         )
-
-    def mean_response(self, signal):
-        r"""$e^\theta$."""
-        return jnp.exp(signal) if isinstance(signal, jax.Array) else np.exp(signal)
-
-    def link_of_mean(self, mean, count):
-        r"""$\log$ of the mean, at least half a count in the window."""
-        return np.log(max(mean, 0.5 / count))
-
-    def initial_signal(self, y):
-        r"""$\log(y + 1/2)$."""
-        return jnp.log(y + 0.5)
 
     def cdf(self, y, theta, params):
         r"""The regularised incomplete beta function $I_{r/(r+\mu)}(r, y + 1)$."""

@@ -150,27 +150,25 @@ def test_calls_of_different_programs_share_one_pool_and_keep_their_order():
     assert done == [1] * 10
 
 
-def test_map_merges_buckets(frame):
-    rng = np.random.default_rng(5)
-    long = _series(rng, 60)
-    wider = pd.concat(
-        [frame, pd.DataFrame({"unique_id": "long", "ds": long.index, "y": long.values})]
-    )
+def _with_a_longer_series(frame):
+    """The frame plus a 60-step series, in a fresh compilation cache."""
+    long = _series(np.random.default_rng(5), 60)
     batch.clear_cache()
     batch.trace_counts.clear()
+    return pd.concat(
+        [frame, pd.DataFrame({"unique_id": "long", "ds": long.index, "y": long.values})]
+    )
+
+
+def test_map_merges_buckets(frame):
+    wider = _with_a_longer_series(frame)
     bsts.fit_many(MODEL, wider, method="map", seed=0)
     assert batch.trace_counts["map"] == 1  # buckets 32 and 64: one program at 64
 
 
 @pytest.mark.slow
 def test_nuts_does_not_merge_buckets(frame):
-    rng = np.random.default_rng(5)
-    long = _series(rng, 60)
-    wider = pd.concat(
-        [frame, pd.DataFrame({"unique_id": "long", "ds": long.index, "y": long.values})]
-    )
-    batch.clear_cache()
-    batch.trace_counts.clear()
+    wider = _with_a_longer_series(frame)
     bsts.fit_many(MODEL, wider, method="nuts", seed=0, **NUTS)
     # NUTS draws must not depend on which series share the call: no merging.
     assert batch.trace_counts["nuts"] == 2

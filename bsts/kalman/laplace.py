@@ -172,12 +172,10 @@ def laplace_log_likelihood(
         raise ValueError(f"importance_samples must be 0 or even, got {importance_samples!r}")
     if importance_samples and key is None:
         raise ValueError("importance sampling needs a PRNG key: pass key=...")
-    ssm, y_filled, observed = prepare(ssm, y)
-    signal, _, converged = _mode(
-        ssm, y_filled, observed, log_density, params, initial_signal, max_iterations
-    )
-    pseudo, var = _linearise(y_filled, observed, log_density, params, signal)
-    approx = ssm.replace(observation_var=var)
+    laplace = laplace_approximation(ssm, y, log_density, initial_signal, params, max_iterations)
+    approx, y_filled, observed = prepare(laplace.state_space, y)
+    pseudo = jnp.where(observed, laplace.pseudo_observations, 0.0)
+    var, signal = approx.observation_var, laplace.signal
     log_g = exact_total_log_likelihood(approx, pseudo, observed)
     if importance_samples:
         draws = _signal_draws(key, approx, pseudo, observed, importance_samples)
@@ -188,7 +186,7 @@ def laplace_log_likelihood(
     else:
         correction = _log_ratio(y_filled, observed, log_density, params, pseudo, var, signal)
     total = log_g + correction
-    return jnp.where(converged & jnp.isfinite(total), total, -jnp.inf)
+    return jnp.where(laplace.converged & jnp.isfinite(total), total, -jnp.inf)
 
 
 def laplace_one_step_log_likelihood(
