@@ -9,7 +9,7 @@ scale on the Laplace-approximated likelihood (the yearly log rates are integrate
     python examples/counts.py --out counts-output          # the analysis
     python examples/counts.py --quick --out /tmp/counts    # a smoke test
 
-Writes summary.csv, rate.csv, forecast.csv and rate.png to --out.
+Writes summary.csv, rate.csv, forecast.csv, change_points.csv and rate.png to --out.
 """
 
 from __future__ import annotations
@@ -61,6 +61,20 @@ def main(argv=None) -> None:
     print("\nForecast (integer counts):")
     print(prediction.to_string())
 
+    # Where did the rate change? A horseshoe-shrunk level on the log rate
+    # (bsts.analysis.change_points); a shift's probability spreads over the years that the
+    # counts cannot tell apart, so sum it by decade.
+    changes = bsts.analysis.change_points(
+        coal, "disasters", observation="poisson", num_warmup=draws, num_samples=draws, seed=0
+    )
+    changes.to_csv(out / "change_points.csv", index=False)
+    threshold = changes.attrs["min_shift"]
+    print(f"\nChange points (a shift of the log rate above {threshold:.2f}):")
+    top = changes.nlargest(3, "probability").set_index("time")[["probability", "shift"]]
+    print(top.round(3).to_string())
+    decades = changes.groupby(changes["time"].dt.year // 10 * 10)[["probability", "shift"]]
+    print(decades.sum().round(2).to_string())
+
     fig, ax = plt.subplots(figsize=(8, 3.2))
     years = coal.index.year
     ax.bar(years, coal["disasters"], color="0.75", label="disasters per year")
@@ -71,7 +85,7 @@ def main(argv=None) -> None:
     ax.legend(frameon=False)
     fig.tight_layout()
     fig.savefig(out / "rate.png", dpi=120)
-    print(f"\nwrote {out}/summary.csv, rate.csv, forecast.csv, rate.png")
+    print(f"\nwrote {out}/summary.csv, rate.csv, forecast.csv, change_points.csv, rate.png")
 
 
 if __name__ == "__main__":

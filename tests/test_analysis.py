@@ -280,6 +280,20 @@ def test_change_points_find_a_slope_change():
     assert table["slope_shift"].iloc[55:66].sum() > 0.05  # the slope rose by 0.1
 
 
+def test_change_points_on_counts():
+    # A Poisson rate that quadruples at step 50: one shift of log 4 on the log-rate level.
+    rng = np.random.default_rng(7)
+    rate = np.where(np.arange(100) < 50, 2.0, 8.0)
+    series = _daily(rng.poisson(rate).astype(float))
+    table = analysis.change_points(series, observation="poisson", **SMALL_NUTS)
+    probability = table["probability"].to_numpy()
+    assert probability[47:54].sum() > 0.6
+    assert np.delete(probability, np.arange(45, 56)).max() < 0.3
+    assert abs(table["shift"].iloc[47:54].sum() - np.log(4.0)) < 0.5  # link units
+    # The default threshold is one count's link-scale noise, 1/sqrt(rate): 0.35 to 0.71.
+    assert 0.35 < table.attrs["min_shift"] < 0.71
+
+
 def test_change_point_errors(nile_changes):
     with pytest.raises(TypeError, match="Series"):
         analysis.change_points([1.0, 2.0, 3.0])
@@ -420,6 +434,30 @@ def test_causal_impact_recovers_a_known_effect(impact):
     points = impact.pointwise()
     assert len(points) == 30
     np.testing.assert_allclose(points["cumulative_effect"].iloc[-1], cumulative["effect"])
+
+
+def test_causal_impact_on_counts():
+    # Poisson counts whose log rate follows a control; the rate doubles in the post-period.
+    rng = np.random.default_rng(8)
+    x = np.sin(np.arange(100) / 5.0) + rng.normal(0.0, 0.3, 100)
+    log_rate = 1.5 + 0.5 * x + np.cumsum(rng.normal(0.0, 0.03, 100))
+    log_rate[70:] += np.log(2.0)
+    index = pd.date_range("2020-01-01", periods=100, freq="D")
+    data = pd.DataFrame({"y": rng.poisson(np.exp(log_rate)).astype(float), "x": x}, index=index)
+    result = analysis.causal_impact(
+        data, "y", (index[0], index[69]), (index[70], index[-1]), ["x"],
+        observation="poisson", **SMALL_NUTS,
+    )  # fmt: skip
+    assert np.issubdtype(result.counterfactual.dtype, np.integer)  # counterfactual counts
+    average = result.summary().loc["average"]
+    assert average["effect_lower"] > 0
+    assert average["relative_lower"] < 1.0 < average["relative_upper"]  # the rate doubled
+    assert result.probability > 0.975
+    with pytest.raises(ValueError, match="observation= or model="):
+        analysis.causal_impact(
+            data, "y", (index[0], index[69]), (index[70], index[-1]),
+            model=bsts.Model([bsts.LocalLevel()]), observation="poisson",
+        )  # fmt: skip
 
 
 def test_causal_impact_warns_when_the_data_need_a_season():

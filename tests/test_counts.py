@@ -81,6 +81,15 @@ def test_poisson_map_recovers_the_rate(poisson_series, poisson_map):
     np.testing.assert_allclose(rate, np.exp(fitted), rtol=1e-6)
 
 
+def test_trend_of_a_count_model_is_on_the_log_rate(poisson_series, poisson_map):
+    _, log_rate = poisson_series
+    table = bsts.analysis.trend(poisson_map, interval=0.95)
+    change = table.loc["change"]
+    # The smoother runs on the Poisson likelihood's approximation, not on the raw counts.
+    assert change["lower"] < log_rate[-1] - log_rate[0] < change["upper"]
+    assert change["upper"] - change["lower"] < 2.0
+
+
 def test_count_forecasts_are_integer_draws(poisson_map):
     prediction = bsts.forecast(poisson_map, horizon=6)
     assert prediction.discrete and prediction.draws.dtype == np.int64

@@ -118,12 +118,21 @@ def test_gaussian_family_is_exact():
     def normal(y_t, theta, params):
         return -0.5 * (np.log(2 * np.pi * 0.7) + (y_t - theta) ** 2 / 0.7)
 
-    exact = marginal_log_likelihood(ssm.replace(observation_var=jnp.asarray(0.7)), y)
-    approx = laplace_log_likelihood(ssm, y, normal, jnp.zeros(20))
+    gaussian = ssm.replace(observation_var=jnp.asarray(0.7))
+
+    @jax.jit
+    def compare():
+        laplace = laplace_approximation(ssm, y, normal, jnp.zeros(20))
+        return (
+            (
+                laplace_log_likelihood(ssm, y, normal, jnp.zeros(20)),
+                marginal_log_likelihood(gaussian, y),
+            ),
+            (laplace_one_step_log_likelihood(laplace, y, normal), log_likelihood(gaussian, y)),
+        )
+
+    (approx, exact), (pointwise, reference) = compare()
     np.testing.assert_allclose(approx, exact, rtol=1e-10)
-    laplace = laplace_approximation(ssm, y, normal, jnp.zeros(20))
-    pointwise = laplace_one_step_log_likelihood(laplace, y, normal)
-    reference = log_likelihood(ssm.replace(observation_var=jnp.asarray(0.7)), y)
     np.testing.assert_allclose(pointwise, reference, rtol=1e-8, atol=1e-10)
 
 
@@ -133,10 +142,12 @@ def test_matches_the_dense_laplace_approximation(counts, family):
     y = counts if family == "poisson" else jnp.where(jnp.isnan(counts), jnp.nan, counts > 4)
     log_density = {"poisson": poisson, "bernoulli": bernoulli}[family]
     mean, cov = dense_signal_prior(ssm, y.shape[0])
-    reference = dense_laplace(y, jnp.asarray(mean), jnp.asarray(cov), log_density)
-    value = laplace_log_likelihood(ssm, y, log_density, start(y))
+    reference = jax.jit(dense_laplace, static_argnums=3)(
+        y, jnp.asarray(mean), jnp.asarray(cov), log_density
+    )
+    value = jax.jit(laplace_log_likelihood, static_argnums=2)(ssm, y, log_density, start(y))
     np.testing.assert_allclose(value, reference, rtol=1e-10)
-    laplace = laplace_approximation(ssm, y, log_density, start(y))
+    laplace = jax.jit(laplace_approximation, static_argnums=2)(ssm, y, log_density, start(y))
     assert bool(laplace.converged) and int(laplace.iterations) < 15
 
 
@@ -183,7 +194,8 @@ def _dense_prior_jax(ssm, T):
     return means, jnp.stack(rows)
 
 
-def _three_bernoulli_steps():
+@pytest.fixture(scope="module")
+def three_bernoulli_steps():
     """A model, data and the exact posterior (a product Gauss-Hermite rule over theta)."""
     ssm = trend_model(level_var=1.0)
     y = jnp.array([1.0, 0.0, 1.0])
@@ -197,22 +209,24 @@ def _three_bernoulli_steps():
     return ssm, y, theta, joint
 
 
-def test_importance_sampling_reaches_the_exact_marginal_likelihood():
+def test_importance_sampling_reaches_the_exact_marginal_likelihood(three_bernoulli_steps):
     """Three Bernoulli steps, integrated exactly by a product Gauss-Hermite rule."""
-    ssm, y, _, joint = _three_bernoulli_steps()
+    ssm, y, _, joint = three_bernoulli_steps
     exact = np.log(np.sum(joint))
-    laplace = float(laplace_log_likelihood(ssm, y, bernoulli, start(y)))
-    corrected = jax.vmap(
-        lambda key: laplace_log_likelihood(
-            ssm, y, bernoulli, start(y), importance_samples=4000, key=key
+    laplace = float(jax.jit(laplace_log_likelihood, static_argnums=2)(ssm, y, bernoulli, start(y)))
+    corrected = jax.jit(
+        jax.vmap(
+            lambda key: laplace_log_likelihood(
+                ssm, y, bernoulli, start(y), importance_samples=4000, key=key
+            )
         )
     )(jax.random.split(jax.random.PRNGKey(1), 8))
     assert abs(laplace - exact) > 0.01  # the approximation is not exact here...
     assert abs(float(np.mean(corrected)) - exact) < 0.002  # ...the correction is (sd 5e-4)
 
 
-def test_importance_resampling_reaches_the_exact_posterior_of_the_signal():
-    ssm, y, theta, joint = _three_bernoulli_steps()
+def test_importance_resampling_reaches_the_exact_posterior_of_the_signal(three_bernoulli_steps):
+    ssm, y, theta, joint = three_bernoulli_steps
     exact = (joint[:, None] * theta).sum(axis=0) / joint.sum()
     approx = laplace_approximation(ssm, y, bernoulli, start(y))
     keys = jax.random.split(jax.random.PRNGKey(2), 4000)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,7 @@ import pandas as pd
 from jaxtyping import Array, Float
 
 from bsts.inference import Posterior
-from bsts.kalman import sample_states
+from bsts.observation import Observation, observation_params
 
 __all__ = ["check_interval", "elapsed_steps", "locate", "state_draws", "window"]
 
@@ -86,22 +86,31 @@ def state_draws(post: Posterior, num_samples: int, seed: int = 0) -> Float[Array
 
     Unlike `Posterior.states` (one path per parameter draw), this draws `num_samples` paths
     whatever the number of parameter draws, so that a MAP fit (one draw) still gives the
-    states' posterior given the mode.
+    states' posterior given the mode. Each path comes from the observation family's
+    `draw_states`: exact for the Gaussian families, the Laplace approximation (or its
+    importance resampling) for counts.
 
     Returns:
         Standardised states `(num_samples, T, d)`.
     """
     ssms = post.state_spaces()
+    params = observation_params(post.flat_draws())
     total = post.num_chains * post.num_draws
     chosen = np.arange(int(num_samples)) % total
-    picked = jax.tree_util.tree_map(lambda a: a[chosen], ssms)
+    picked = jax.tree_util.tree_map(lambda a: a[chosen], (ssms, params))
     keys = jax.random.split(jax.random.PRNGKey(seed), int(num_samples))
-    return np.asarray(_draw_paths(keys, picked, jnp.asarray(post.series.y)))
+    draw = _draw_paths(post.model.observation)
+    return np.asarray(draw(keys, *picked, jnp.asarray(post.series.y)))
 
 
-# Module level, with the data as an argument: repeated calls on one posterior (another
-# window, a plot) reuse the compiled smoother instead of tracing a new closure.
-@jax.jit
-@partial(jax.vmap, in_axes=(0, 0, None))
-def _draw_paths(key, ssm, y):
-    return sample_states(key, ssm, y, num_samples=1)[0]
+# Cached per observation model, with the data as an argument: repeated calls on one
+# posterior (another window, a plot) reuse the compiled smoother instead of tracing a new
+# closure.
+@lru_cache(maxsize=16)
+def _draw_paths(observation: Observation):
+    @jax.jit
+    @partial(jax.vmap, in_axes=(0, 0, 0, None))
+    def draw(key, ssm, params, y):
+        return observation.draw_states(key, ssm, y, params)
+
+    return draw

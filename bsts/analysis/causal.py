@@ -305,6 +305,7 @@ def causal_impact(
     controls=(),
     *,
     season: int | None = None,
+    observation: str = "gaussian",
     model: Model | None = None,
     interval: float = 0.95,
     method: str = "nuts",
@@ -321,6 +322,10 @@ def causal_impact(
             after the pre-period; rows between the two are skipped).
         controls: control columns, regressors unaffected by the intervention.
         season: add `Seasonal(season)` to the default model.
+        observation: the default model's observation family (`bsts.Model`). For counts
+            ("poisson", "negative_binomial") the controls act on the log rate, the
+            counterfactual draws are counts, and effects are in counts (relative effects
+            are ratios of mean counts).
         model: a custom model instead of LocalLevel (+ Seasonal) + Regression(controls);
             its covariates must be among the data's columns.
         interval: mass of the reported intervals (default 0.95, as CausalImpact).
@@ -364,9 +369,12 @@ def causal_impact(
             parts.append(Seasonal(season))
         if controls:
             parts.append(Regression(controls))
-        model = Model(parts)
-    elif season is not None:
-        raise ValueError("give either season= or model=, not both")
+        model = Model(parts, observation=observation)
+    elif season is not None or observation != "gaussian":
+        raise ValueError(
+            "give either season= / observation= or model=, not both: a custom model "
+            "carries its own season and observation family"
+        )
     posterior = fit(model, pre, target, method=method, seed=seed, **fit_options)
     if season is None and not any(isinstance(part, Seasonal) for part in model.components):
         _warn_if_seasonal(posterior, infer_season(pre.index))

@@ -36,6 +36,7 @@ the probability of a shift within it.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
@@ -54,8 +55,12 @@ from bsts.components import (
 )
 from bsts.inference import Posterior, fit
 from bsts.model import OBSERVATION_SCALE, Model
+from bsts.observation import observation_params
 
 __all__ = ["ChangePointTrend", "change_points", "plot_change_points"]
+
+_NOISE_DRAWS = 100
+"""Posterior draws behind a count model's default threshold."""
 
 
 class ChangePointTrend(Component):
@@ -172,17 +177,21 @@ class ChangePointTrend(Component):
         )
 
 
-def _posterior(data, target, slope, components, method, seed, fit_options) -> Posterior:
+def _posterior(
+    data, target, slope, components, observation, method, seed, fit_options
+) -> Posterior:
     if isinstance(data, Posterior):
-        if target is not None or components or fit_options:
-            raise ValueError("with a fitted Posterior, give no target, components or fit options")
+        if target is not None or components or fit_options or observation != "gaussian":
+            raise ValueError(
+                "with a fitted Posterior, give no target, components, observation or fit options"
+            )
         return data
     if not isinstance(data, (pd.Series, pd.DataFrame)):
         raise TypeError(
             "data must be a pandas Series/DataFrame or a Posterior of a model with a "
             f"ChangePointTrend, got {type(data).__name__}"
         )
-    model = Model([ChangePointTrend(slope=slope), *components])
+    model = Model([ChangePointTrend(slope=slope), *components], observation=observation)
     options = {"num_warmup": 300, "num_samples": 300, "num_chains": 1, **fit_options}
     if method != "nuts":
         options = {k: v for k, v in options.items() if k not in ("num_warmup", "num_chains")}
@@ -208,12 +217,37 @@ def _innovations(post: Posterior, num_samples: int, seed: int):
     return level + post.series.location, level_shift, slope_shift
 
 
+def _noise_sd(post: Posterior) -> float:
+    """One observation's noise sd, the default shift threshold, in the level's units.
+
+    The posterior mean of the observation scale for the Gaussian families. For counts (no
+    scale) the analogue on the link scale: the root mean variance of the Laplace
+    approximation's pseudo-observations, over observed steps and up to 100 draws, i.e. the
+    link-scale noise of one count (1 / sqrt(rate) for a Poisson rate).
+    """
+    observation = post.model.observation
+    if observation.has_scale:
+        return float(np.mean(post.samples[OBSERVATION_SCALE]))
+    total = post.num_chains * post.num_draws
+    chosen = np.arange(min(total, _NOISE_DRAWS))
+    ssms = jax.tree_util.tree_map(lambda a: a[chosen], post.state_spaces())
+    params = observation_params({k: v[chosen] for k, v in post.flat_draws().items()})
+    y = jnp.asarray(post.series.y)
+    variances = jax.jit(
+        jax.vmap(lambda ssm, p: observation.approximation(ssm, y, p)[0].observation_var)
+    )(ssms, params)
+    observed = np.isfinite(np.asarray(post.series.y))
+    variances = np.broadcast_to(np.asarray(variances), (len(chosen), observed.size))
+    return float(np.sqrt(np.mean(variances[:, observed])))
+
+
 def change_points(
     data,
     target: str | None = None,
     *,
     slope: bool = False,
     components=(),
+    observation: str = "gaussian",
     min_shift: float | None = None,
     min_slope_shift: float | None = None,
     method: str = "nuts",
@@ -229,8 +263,14 @@ def change_points(
         target: the target column of a DataFrame.
         slope: detect slope changes as well as level shifts.
         components: extra components for the fitted model (e.g. `Seasonal(12)`).
-        min_shift: smallest level shift that counts, original units (default the posterior
-            mean observation-noise sd).
+        observation: the fitted model's observation family (`bsts.Model`): for counts
+            ("poisson", "negative_binomial", "bernoulli") the level is the log rate (or log
+            odds), so shifts and thresholds are in those units: a shift of 0.69 doubles
+            the rate.
+        min_shift: smallest level shift that counts, original units, or link units for
+            counts (default one observation's noise sd: the posterior mean
+            observation-noise sd, or for counts the link-scale noise of one count, about
+            1 / sqrt(rate) for Poisson).
         min_slope_shift: smallest slope change that counts, per step (default a tenth of
             `min_shift`).
         method: inference method of the fit (NUTS by default: the horseshoe's posterior is
@@ -256,10 +296,9 @@ def change_points(
             isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
         ):
             raise ValueError(f"{what} must be a positive number (original units), got {value!r}")
-    post = _posterior(data, target, slope, list(components), method, seed, fit_options)
+    post = _posterior(data, target, slope, list(components), observation, method, seed, fit_options)
     _, level_shift, slope_shift = _innovations(post, num_samples, seed)
-    noise = float(np.mean(post.samples[OBSERVATION_SCALE]))
-    h_level = noise if min_shift is None else float(min_shift)
+    h_level = _noise_sd(post) if min_shift is None else float(min_shift)
     h_slope = h_level / 10.0 if min_slope_shift is None else float(min_slope_shift)
     level_hit = np.abs(level_shift) > h_level
     hit = level_hit.copy()
@@ -312,6 +351,8 @@ def plot_change_points(
         seed=seed,
     )
     level, _, _ = _innovations(post, num_samples, seed)
+    # Counts: the level is the log rate (or log odds); plot the rate it implies.
+    level = np.asarray(post.model.observation.mean_response(level))
     if axes is None:
         axes = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, height_ratios=[2, 1])[1]
     top, bottom = list(np.ravel(axes))
@@ -319,7 +360,8 @@ def plot_change_points(
     lower, upper = tails(level, interval)
     top.plot(index, post.series.to_original(post.series.y), ".", color="0.3", ms=4)
     top.fill_between(index, lower, upper, color="C0", alpha=0.3, lw=0)
-    top.plot(index, level.mean(axis=0), color="C0", lw=1.5, label="smoothed level")
+    label = "smoothed level" if post.model.observation.standardise else "rate of the level"
+    top.plot(index, level.mean(axis=0), color="C0", lw=1.5, label=label)
     top.set_title("Change points")
     top.legend(loc="best", frameon=False)
     bottom.bar(index, table["probability"], width=_bar_width(index), color="C3")
