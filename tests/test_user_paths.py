@@ -35,13 +35,6 @@ def lap(name):
     seconds[name] = round(now - clock[0], 1)
     clock[0] = now
 
-# The README's quick start, as written.
-readme = open(sys.argv[1]).read()
-for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
-    exec(compile(block, "README.md", "exec"), {})
-out["readme"] = True
-lap("readme")
-
 nile = bsts.datasets.load("nile")
 
 # Trend (docs/analysis.md): the Nile's level fell over 1871-1970.
@@ -101,13 +94,29 @@ frame = pd.concat(frames, ignore_index=True)
 model = bsts.LocalLevel() + bsts.Seasonal(12)
 fits = bsts.fit_many(model, frame, method="map", progress_bar=False)
 alone = bsts.fit(model, frame[frame["unique_id"] == "b"].set_index("ds")["y"], method="map")
-out["many_equals_fit"] = float(max(
-    np.max(np.abs(fits["b"].draws[k] - alone.draws[k]) / np.maximum(np.abs(alone.draws[k]), 1e-6))
-    for k in alone.draws
+# In float32 the two optima agree in what the data determine: the likelihood and the
+# forecast. Scales at the zero boundary (the MAP drives a flat direction there) differ in
+# the last digits of the padded and unpadded round-off, by up to 25% of a near-zero value.
+out["many_loglik_gap"] = float(abs(
+    fits["b"].pointwise_log_likelihood().sum() - alone.pointwise_log_likelihood().sum()
+))
+mine, theirs = bsts.forecast(fits["b"], horizon=6), bsts.forecast(alone, horizon=6)
+out["many_forecast_gap"] = float(max(
+    np.max(np.abs(mine.mean() - theirs.mean()) / theirs.sd()),
+    np.max(np.abs(mine.sd() / theirs.sd() - 1.0)),
 ))
 long = bsts.forecast(fits, horizon=6).to_pandas()
 out["many_forecast_finite"] = bool(np.isfinite(long[["mean", "lower", "upper"]].to_numpy()).all())
 lap("fit_many")
+
+# The README's quick start, as written, last: its low-level example switches x64 on, and
+# everything above must run with JAX's defaults.
+out["x64_before_readme"] = bool(jax.config.jax_enable_x64)
+readme = open(sys.argv[1]).read()
+for block in re.findall(r"```python\n(.*?)```", readme, flags=re.S):
+    exec(compile(block, "README.md", "exec"), {})
+out["readme"] = True
+lap("readme")
 out["seconds"] = seconds
 print("RESULT " + json.dumps(out))
 """
@@ -134,6 +143,7 @@ def user():
 
 def test_the_interpreter_has_jax_defaults(user):
     assert user["x64"] is False and user["dtype"] == "float32"
+    assert user["x64_before_readme"] is False  # every analysis above ran in float32
 
 
 def test_readme_quick_start_runs(user):
@@ -170,5 +180,6 @@ def test_causal_impact_on_seatbelts(user):
 
 
 def test_fit_many_equals_fit_and_forecasts(user):
-    assert user["many_equals_fit"] < 1e-5
+    assert user["many_loglik_gap"] < 1e-3  # nats: the same optimum
+    assert user["many_forecast_gap"] < 1e-3  # in predictive sds
     assert user["many_forecast_finite"]
