@@ -148,6 +148,9 @@ def test_help_documents_the_components():
         assert text in result.stdout
 
 
+# `bsts demo` runs in the default suite in a fresh float32 interpreter
+# (test_user_paths.py); this in-process run checks its outputs in detail.
+@pytest.mark.slow
 def test_demo_with_small_settings(tmp_path, capsys):
     settings = ["--warmup", "100", "--samples", "100", "--chains", "1"]
     code = main(["demo", "--out", str(tmp_path), *settings])

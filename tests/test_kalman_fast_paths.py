@@ -147,7 +147,12 @@ def test_gradients_of_every_field_match_autodiff(rng, missing):
 
 @pytest.mark.parametrize(
     "gaps",
-    [[150], [0, 1, 2], [3, 150, 151, 290, 299], list(range(100, 160))],
+    [
+        pytest.param([150], marks=pytest.mark.slow),  # the scattered case holds single gaps
+        [0, 1, 2],
+        [3, 150, 151, 290, 299],
+        pytest.param(list(range(100, 160)), marks=pytest.mark.slow),
+    ],
     ids=["one", "leading", "scattered", "long-run"],
 )
 def test_closed_form_with_gaps_known_at_trace_time(rng, gaps):
@@ -289,7 +294,11 @@ def test_vmap_over_series_with_different_gaps(rng):
     np.testing.assert_allclose(batched, looped, rtol=1e-10)
 
 
-@pytest.mark.parametrize("length", [1, 2, 200, 300])
+# Lengths 1 and 200 in the default run; 2 and 300 (a series not padded at all) under slow.
+@pytest.mark.parametrize(
+    "length",
+    [1, pytest.param(2, marks=pytest.mark.slow), 200, pytest.param(300, marks=pytest.mark.slow)],
+)
 def test_traced_series_padded_at_the_end_keeps_the_closed_form(rng, length):
     """Trailing NaNs (padding in a batch) with y traced: closed form over the prefix.
 
@@ -344,7 +353,7 @@ def test_traced_series_without_stabilising_noise_has_a_finite_gradient(rng):
     _assert_same_gradient(expected, actual, rtol=1e-6)
 
 
-@pytest.mark.parametrize("slope_var", [1e-6, 1e-10])
+@pytest.mark.parametrize("slope_var", [1e-6, pytest.param(1e-10, marks=pytest.mark.slow)])
 def test_float32_closed_form_with_a_slowly_contracting_steady_state(rng, slope_var):
     # A slope variance near zero makes the steady filter contract slowly; the float32
     # doubling then stops with (L^T)^(2^k) near 1e-3, a stabilising solution that was

@@ -174,7 +174,7 @@ def test_nuts_does_not_merge_buckets(frame):
     assert batch.trace_counts["nuts"] == 2
 
 
-@pytest.mark.parametrize("length", [32, 48, 96])
+@pytest.mark.parametrize("length", [32, pytest.param(48, marks=pytest.mark.slow), 96])
 def test_padding_is_exact(frame, length):
     """Log density and gradient of a padded series equal those of the series alone."""
     series = prepare_series(_one(frame, "b"), None, [])
@@ -335,7 +335,7 @@ def test_dask_backend_equals_local(frame, map_fits):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cluster's own start-up chatter
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
         )
         client = distributed.Client(cluster)
     try:

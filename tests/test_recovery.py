@@ -154,7 +154,14 @@ def _intervals(samples, value, mass):
     return np.percentile(draws, [tail, 100 - tail], axis=0)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# The two longest fits run under `slow` (with the 90% check, which needs every case);
+# the default run keeps the regression-with-dynamics and autoregressive cases.
+HEAVY = ("trend+seasonal+regression", "semi_local_trend")
+
+
+@pytest.mark.parametrize(
+    "case", [pytest.param(c, marks=pytest.mark.slow) if c in HEAVY else c for c in CASES]
+)
 def test_true_parameters_inside_99_percent_intervals(fitted, case):
     samples, truth = fitted(case)
     for name, value in truth.items():
@@ -163,6 +170,7 @@ def test_true_parameters_inside_99_percent_intervals(fitted, case):
         assert np.all(inside), f"{name}: truth {value} outside 99% interval [{lower}, {upper}]"
 
 
+@pytest.mark.slow
 def test_few_true_parameters_outside_90_percent_intervals(fitted):
     misses, checked = [], 0
     for case in CASES:

@@ -3,8 +3,9 @@
 The rest of the suite switches x64 on (`conftest.py`) for tight comparisons with dense and
 statsmodels references; a user who sets nothing runs float32, where the library once gave
 wrong answers that no test saw (change points at every year of the Nile). One subprocess
-runs the README's quick start, each analysis function on its documented real data set and
-a `fit_many`, and reports what the tests below check against the documented answers.
+runs each analysis function on its documented real data set, a `fit_many` and the
+README's quick start, and reports what the tests below check against the
+documented answers; `bsts demo` runs as the command line, in a process of its own.
 """
 
 import json
@@ -13,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +112,7 @@ long = bsts.forecast(fits, horizon=6).to_pandas()
 out["many_forecast_finite"] = bool(np.isfinite(long[["mean", "lower", "upper"]].to_numpy()).all())
 lap("fit_many")
 
+
 # The README's quick start, as written, last: its low-level example switches x64 on, and
 # everything above must run with JAX's defaults.
 out["x64_before_readme"] = bool(jax.config.jax_enable_x64)
@@ -122,15 +126,20 @@ print("RESULT " + json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def user():
+def _fresh_environment() -> dict:
+    """The environment without JAX or XLA settings (the suite's own included)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env["MPLBACKEND"] = "Agg"
+    return env
+
+
+@pytest.fixture(scope="module")
+def user():
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(ROOT / "README.md")],
         capture_output=True,
         text=True,
-        env=env,
+        env=_fresh_environment(),
         cwd=ROOT,
         timeout=900,
     )
@@ -177,6 +186,31 @@ def test_causal_impact_on_seatbelts(user):
     assert -0.33 < user["causal_effect"] < -0.07
     assert user["causal_upper"] < 0
     assert not user["causal_season_warning"]  # the model has the season the data need
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`bsts demo` as typed in a shell: its own process (the CLI switches x64 on there)."""
+    folder = tmp_path_factory.mktemp("demo")
+    command = "import sys; from bsts.cli import main; sys.exit(main(sys.argv[1:]))"
+    settings = ["--warmup", "100", "--samples", "100", "--chains", "1"]
+    result = subprocess.run(
+        [sys.executable, "-c", command, "demo", "--out", str(folder), *settings],
+        capture_output=True,
+        text=True,
+        env=_fresh_environment(),
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return pd.read_csv(folder / "forecast.csv", index_col=0, parse_dates=True)
+
+
+def test_bsts_demo(demo):
+    assert len(demo) == 24  # two years of monthly CO2
+    assert demo.index[0] == pd.Timestamp("2002-01-01")  # the month after CO2's last
+    assert np.isfinite(demo.to_numpy()).all()
+    assert (demo["lower"] <= demo["mean"]).all() and (demo["mean"] <= demo["upper"]).all()
 
 
 def test_fit_many_equals_fit_and_forecasts(user):
