@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.state_space import StateSpace, split_time_varying
-from bsts.kalman.steps import LOG_2PI, symmetrize
+from bsts.kalman.steps import LOG_2PI, matmul, matvec, symmetrize
 
 __all__ = ["exact_total_log_likelihood"]
 
@@ -73,36 +73,17 @@ def exact_total_log_likelihood(
     )
 
 
-# Below this state size a matrix product is written as a broadcast product and a sum,
-# which XLA fuses with its neighbours: inside a scan each unfused op is dispatched on its
-# own, and on a CPU that dispatch, not arithmetic, is most of a small step's cost (the
-# forward pass at d = 6 ran 2.3x faster; at d = 20 the dot was faster again).
-_FUSED_PRODUCTS_UP_TO = 16
-
-
-def _mm(a, b):
-    if a.shape[-1] > _FUSED_PRODUCTS_UP_TO:
-        return a @ b
-    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
-
-
-def _mv(a, v):
-    if a.shape[-1] > _FUSED_PRODUCTS_UP_TO:
-        return a @ v
-    return jnp.sum(a * v[None, :], axis=1)
-
-
 def _step(m, P, y_t, o, F, Q, H, d, r):
     r"""One filter step; returns the next moments, $\ell_t$ and what the adjoint reuses."""
-    s = _mv(P, H)
+    s = matvec(P, H)
     # A missing step divides by 1: its variance may be 0 (a singular covariance, r = 0).
     S = o * (jnp.sum(H * s) + r) + (1.0 - o)
     v = y_t - d - jnp.sum(H * m)
     ll = o * (-0.5) * (LOG_2PI + jnp.log(S) + v * v / S)
     m_f = m + o * s * (v / S)
     P_f = P - o * jnp.outer(s, s / S)
-    m_next = _mv(F, m_f)
-    P_next = symmetrize(_mm(_mm(F, P_f), F.T) + Q)
+    m_next = matvec(F, m_f)
+    P_next = symmetrize(matmul(matmul(F, P_f), F.T) + Q)
     return m_next, P_next, ll, (s, S, v, m_f, P_f)
 
 
@@ -145,19 +126,19 @@ def _total_bwd(residuals, g):
         _, _, _, (s, S, v, m_f, P_f) = _step(m, P, y_t, o_t, F, Q, H, d, r)
         # P_next = sym(F P_f F^T + Q), m_next = F m_f
         P_next_bar = symmetrize(P_next_bar)
-        F_bar = 2.0 * _mm(_mm(P_next_bar, F), P_f) + jnp.outer(m_next_bar, m_f)
-        P_f_bar = _mm(_mm(F.T, P_next_bar), F)
-        m_f_bar = _mv(F.T, m_next_bar)
+        F_bar = 2.0 * matmul(matmul(P_next_bar, F), P_f) + jnp.outer(m_next_bar, m_f)
+        P_f_bar = matmul(matmul(F.T, P_next_bar), F)
+        m_f_bar = matvec(F.T, m_next_bar)
         # m_f = m + o s v / S, P_f = P - o s s^T / S, ll = -o (log S + v^2 / S) / 2
         gain_dot = jnp.sum(m_f_bar * s)
-        P_f_s = _mv(P_f_bar, s)
+        P_f_s = matvec(P_f_bar, s)
         s_bar = o_t * (m_f_bar * (v / S) - 2.0 * P_f_s / S)
         v_bar = o_t * (gain_dot / S - g * v / S)
         curvature = jnp.sum(s * P_f_s) - gain_dot * v
         S_bar = o_t * (curvature / (S * S) - 0.5 * g * (1.0 / S - v * v / (S * S)))
         # v = y - d - H m, S = H s + r, s = P H
         s_bar = s_bar + S_bar * H
-        H_bar = -v_bar * m + S_bar * s + _mv(P, s_bar)
+        H_bar = -v_bar * m + S_bar * s + matvec(P, s_bar)
         m_bar = m_f_bar - v_bar * H
         P_bar = P_f_bar + jnp.outer(s_bar, H)
         bars = dict(zip(_FIELD_NAMES, (F_bar, P_next_bar, H_bar, -v_bar, S_bar), strict=True))

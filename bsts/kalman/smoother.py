@@ -39,7 +39,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
-from bsts.kalman.steps import FilterResult, prepare, symmetrize
+from bsts.kalman.steps import FilterResult, matmul, matvec, prepare, symmetrize
 
 __all__ = ["SmootherResult", "kalman_smoother", "sample_states", "simulate", "smoothed_means"]
 
@@ -85,8 +85,8 @@ def _backward_means(gains: _Gains, H, innovations, observed):
 
     def step(r_next, inputs):
         P, S, L, H_t, v, o = inputs
-        r = L.T @ r_next + jnp.where(o, H_t * (v / S), 0.0)
-        return r, P @ r
+        r = matvec(L.T, r_next) + jnp.where(o, H_t * (v / S), 0.0)
+        return r, matvec(P, r)
 
     T = innovations.shape[0]
     H = jnp.broadcast_to(H, (T, H.shape[-1]))
@@ -127,8 +127,8 @@ def kalman_smoother(ssm: StateSpace, y: Float[Array, " T"]) -> SmootherResult:
 
     def step(N_next, inputs):
         P, S, L, H_t, o = inputs
-        N = L.T @ N_next @ L + jnp.where(o, jnp.outer(H_t, H_t) / S, 0.0)
-        return N, symmetrize(P - P @ N @ P)
+        N = matmul(matmul(L.T, N_next), L) + jnp.where(o, jnp.outer(H_t, H_t) / S, 0.0)
+        return N, symmetrize(P - matmul(matmul(P, N), P))
 
     _, covs = jax.lax.scan(
         step,
@@ -172,8 +172,8 @@ def _mean_smoother(ssm: StateSpace, y, observed, gains: _Gains, initial_mean, of
 
     def forward(predicted, inputs):
         y_t, d_t, F_t, H_t, gain = inputs
-        v = y_t - H_t @ predicted - d_t
-        return F_t @ predicted + gain * v, (predicted, v)
+        v = y_t - jnp.sum(H_t * predicted) - d_t
+        return matvec(F_t, predicted) + gain * v, (predicted, v)
 
     offsets = jnp.broadcast_to(offset, (T,))
     _, (predicted, innovations) = jax.lax.scan(
@@ -213,7 +213,7 @@ def simulate(
 
     def step(x, inputs):
         z, F, root = inputs
-        return F @ x + root @ z, x
+        return matvec(F, x) + matvec(root, z), x
 
     F = jnp.broadcast_to(ssm.transition_matrix, (T, dim, dim))
     roots = jnp.broadcast_to(roots[1:] if roots.shape[0] > 2 else roots[1], (T, dim, dim))

@@ -56,6 +56,29 @@ class FilterResult(NamedTuple):
     predicted_cov: Float[Array, "T d d"]
 
 
+# Up to this state size a matrix product inside a scan step is written as a broadcast
+# product and a sum, which XLA fuses with its neighbours: on a CPU each unfused dot in a
+# loop body is a call of its own whose dispatch, not arithmetic, is most of a small
+# step's cost. Measured: the adjoint filter's forward pass ran 2.3x faster at d = 6; the
+# sequential filter step 5.7x at d = 4, 2.4x at d = 8, equal at d = 13 (at d = 20 the dot
+# was faster again). `benchmarks/kalman_speed.py --missing` shows the effect end to end.
+FUSED_PRODUCTS_UP_TO = 16
+
+
+def matmul(a: Float[Array, "m k"], b: Float[Array, "k n"]) -> Float[Array, "m n"]:
+    """`a @ b`, fused into its neighbours for small states (see `FUSED_PRODUCTS_UP_TO`)."""
+    if a.shape[-1] > FUSED_PRODUCTS_UP_TO:
+        return a @ b
+    return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
+def matvec(a: Float[Array, "m k"], v: Float[Array, " k"]) -> Float[Array, " m"]:
+    """`a @ v`, fused into its neighbours for small states (see `FUSED_PRODUCTS_UP_TO`)."""
+    if a.shape[-1] > FUSED_PRODUCTS_UP_TO:
+        return a @ v
+    return jnp.sum(a * v[None, :], axis=1)
+
+
 def symmetrize(P: Float[Array, "... d d"]) -> Float[Array, "... d d"]:
     """Average a matrix with its transpose, removing round-off asymmetry."""
     return 0.5 * (P + jnp.swapaxes(P, -1, -2))
@@ -91,12 +114,12 @@ def update(m, P, y_t, observed_t, H, d, r):
     Returns:
         `(filtered_mean, filtered_cov, log_likelihood, innovation_var)`.
     """
-    s = P @ H
-    S = H @ s + r
-    v = y_t - H @ m - d
+    s = matvec(P, H)
+    S = jnp.sum(H * s) + r
+    v = y_t - jnp.sum(H * m) - d
     K = s / S
     A = jnp.eye(m.shape[0], dtype=m.dtype) - jnp.outer(K, H)
-    P_f = symmetrize(A @ P @ A.T + r * jnp.outer(K, K))
+    P_f = symmetrize(matmul(matmul(A, P), A.T) + r * jnp.outer(K, K))
     m_f = m + K * v
     ll = -0.5 * (LOG_2PI + jnp.log(S) + v * v / S)
     return (
@@ -109,4 +132,4 @@ def update(m, P, y_t, observed_t, H, d, r):
 
 def predict(m, P, F, Q):
     """Propagate filtered moments one step through the transition."""
-    return F @ m, symmetrize(F @ P @ F.T + Q)
+    return matvec(F, m), symmetrize(matmul(matmul(F, P), F.T) + Q)
