@@ -59,9 +59,9 @@ class FilterResult(NamedTuple):
 # Up to this state size a matrix product inside a scan step is written as a broadcast
 # product and a sum, which XLA fuses with its neighbours: on a CPU each unfused dot in a
 # loop body is a call of its own whose dispatch, not arithmetic, is most of a small
-# step's cost. Measured: the adjoint filter's forward pass ran 2.3x faster at d = 6; the
-# sequential filter step 5.7x at d = 4, 2.4x at d = 8, equal at d = 13 (at d = 20 the dot
-# was faster again). `benchmarks/kalman_speed.py --missing` shows the effect end to end.
+# step's cost. The adjoint filter's forward pass ran 2.3x faster at d = 6, and at d = 20
+# the dot was faster again; the gain is largest for the few-state models of counts
+# (`benchmarks/counts.py`).
 FUSED_PRODUCTS_UP_TO = 16
 
 
