@@ -26,6 +26,7 @@ Usage:
     python benchmarks/counts.py           # 2 chains x (500 + 500); gold 2 x (1000 + 4000)
     python benchmarks/counts.py --importance 64   # the importance-sampling variant's draws
     python benchmarks/counts.py --quick   # a smoke run
+    python benchmarks/counts.py --length 200 --data seasonal   # one data set, T = 200
 """
 
 from __future__ import annotations
@@ -150,14 +151,13 @@ def min_ess(hyper: dict) -> float:
     return min(values)
 
 
-def datasets(seed: int) -> list[tuple[str, bsts.Model, pd.DataFrame, str]]:
-    """The coal series and three simulated ones."""
+def datasets(seed: int, T: int = 120) -> list[tuple[str, bsts.Model, pd.DataFrame, str]]:
+    """The coal series and three simulated ones of length `T`."""
     rng = np.random.default_rng(seed)
     coal = bsts.datasets.load("coal")
-    T = 120
     index = pd.date_range("1990-01", periods=T, freq="QS")
     level = 1.2 + np.cumsum(rng.normal(0.0, 0.08, T))
-    season = np.tile([0.4, -0.1, -0.5, 0.2], T // 4)
+    season = np.tile([0.4, -0.1, -0.5, 0.2], T // 4 + 1)[:T]
     poisson = rng.poisson(np.exp(level + season))
     level_nb = 2.0 + np.cumsum(rng.normal(0.0, 0.08, T))
     nb = rng.poisson(rng.gamma(4.0, np.exp(level_nb) / 4.0))
@@ -261,6 +261,10 @@ def main() -> None:
     parser.add_argument("--gold-samples", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--importance", type=int, default=32, help="draws of the IS variant")
+    parser.add_argument("--length", type=int, default=120, help="of the simulated series")
+    parser.add_argument(
+        "--data", default="", help="only the data sets whose name holds this, e.g. seasonal"
+    )
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -278,7 +282,9 @@ def main() -> None:
         f"({args.warmup} + {args.samples}) for both, gold standard {args.chains} x "
         f"({args.gold_warmup} + {args.gold_samples}), seed {args.seed}"
     )
-    for name, model, data, target in datasets(args.seed):
+    for name, model, data, target in datasets(args.seed, args.length):
+        if args.data not in name:
+            continue
         compare(name, model, data, target, settings, gold, args.seed, args.importance)
 
 
