@@ -29,11 +29,24 @@ def rng():
     return np.random.default_rng(20261126)
 
 
-# Run first, on a worker of its own: one subprocess of about two minutes, which would
-# otherwise start last and leave the other worker idle (`-n 2 --dist loadfile`).
-_LONGEST_FIRST = ("test_user_paths.py",)
+# Longest files first (`-n 2 --dist loadfile` hands out files in this order), so that the
+# short ones fill the end and neither worker idles while the other finishes a long file.
+# The user paths come first: subprocesses of about two minutes. After each name: its
+# seconds of one worker in the default suite (`--durations=0`, 2-core machine).
+_LONGEST_FIRST = (
+    "test_user_paths.py",  # 134
+    "test_analysis.py",  # 87
+    "test_kalman_fast_paths.py",  # 76
+    "test_many.py",  # 65
+    "test_counts.py",  # 64
+    "test_kalman_properties.py",  # 52
+    "test_auto.py",  # 46
+    "test_kalman_laplace.py",  # 42
+    "test_classifier.py",  # 40
+)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Put the longest test files at the front of the queue."""
-    items.sort(key=lambda item: item.path.name not in _LONGEST_FIRST)
+    """Put the longest test files at the front of the queue, longest first."""
+    rank = {name: position for position, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -280,6 +280,8 @@ def test_change_points_find_a_slope_change():
     assert table["slope_shift"].iloc[55:66].sum() > 0.05  # the slope rose by 0.1
 
 
+# Slow: examples/counts.py (run by CI with --quick) takes the same path on the coal data.
+@pytest.mark.slow
 def test_change_points_on_counts():
     # A Poisson rate that quadruples at step 50: one shift of log 4 on the log-rate level.
     rng = np.random.default_rng(7)

@@ -193,7 +193,7 @@ def demo(tmp_path_factory):
     """`bsts demo` as typed in a shell: its own process (the CLI switches x64 on there)."""
     folder = tmp_path_factory.mktemp("demo")
     command = "import sys; from bsts.cli import main; sys.exit(main(sys.argv[1:]))"
-    settings = ["--warmup", "100", "--samples", "100", "--chains", "1"]
+    settings = ["--warmup", "50", "--samples", "50", "--chains", "1"]
     result = subprocess.run(
         [sys.executable, "-c", command, "demo", "--out", str(folder), *settings],
         capture_output=True,
