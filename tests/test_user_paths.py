@@ -126,25 +126,26 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def _fresh_environment() -> dict:
-    """The environment without JAX or XLA settings (the suite's own included)."""
+def _fresh_python(*arguments: str) -> str:
+    """Run `python -c ...` without JAX or XLA settings (the suite's own included); stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
     env["MPLBACKEND"] = "Agg"
-    return env
-
-
-@pytest.fixture(scope="module")
-def user():
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT / "README.md")],
+        [sys.executable, "-c", *arguments],
         capture_output=True,
         text=True,
-        env=_fresh_environment(),
+        env=env,
         cwd=ROOT,
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    line = [row for row in result.stdout.splitlines() if row.startswith("RESULT ")][-1]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def user():
+    stdout = _fresh_python(SCRIPT, str(ROOT / "README.md"))
+    line = [row for row in stdout.splitlines() if row.startswith("RESULT ")][-1]
     out = json.loads(line[len("RESULT ") :])
     print("user paths, seconds:", out["seconds"])  # shown with -s
     return out
@@ -194,15 +195,7 @@ def demo(tmp_path_factory):
     folder = tmp_path_factory.mktemp("demo")
     command = "import sys; from bsts.cli import main; sys.exit(main(sys.argv[1:]))"
     settings = ["--warmup", "50", "--samples", "50", "--chains", "1"]
-    result = subprocess.run(
-        [sys.executable, "-c", command, "demo", "--out", str(folder), *settings],
-        capture_output=True,
-        text=True,
-        env=_fresh_environment(),
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
+    _fresh_python(command, "demo", "--out", str(folder), *settings)
     return pd.read_csv(folder / "forecast.csv", index_col=0, parse_dates=True)
 
 
