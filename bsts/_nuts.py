@@ -56,7 +56,7 @@ def run_nuts(
 
     Returns:
         `(draws, stats)`: every sample site (constrained, plus deterministic sites), and
-        `diverging` / `num_steps`; each `(num_chains, num_samples, ...)`.
+        the statistics of `nuts_chain`, each with a leading `num_chains` axis.
     """
     chain_keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
     split = jax.vmap(jax.random.split)(chain_keys)
@@ -83,7 +83,7 @@ def run_nuts(
         return chain(init_key, run_key, model_args, model_kwargs)
 
     if device_per_chain:
-        constrained, diverging, num_steps = jax.pmap(run_chain)(init_keys, run_keys)
+        constrained, stats = jax.pmap(run_chain)(init_keys, run_keys)
     else:
         # Compiled once; every chain reuses it. XLA runs executions started from different
         # threads at the same time, so on a multi-core host the chains overlap even on a
@@ -96,11 +96,10 @@ def run_nuts(
                     range(num_chains),
                 )
             )
-        constrained, diverging, num_steps = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
+        constrained, stats = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *runs)
 
     draws = {name: np.asarray(value) for name, value in constrained.items()}
-    stats = {"diverging": np.asarray(diverging), "num_steps": np.asarray(num_steps)}
-    return draws, stats
+    return draws, {name: np.asarray(value) for name, value in stats.items()}
 
 
 def nuts_chain(
@@ -129,7 +128,9 @@ def nuts_chain(
 
     Returns:
         `chain(init_key, run_key, model_args, model_kwargs)` returning
-        `(constrained draws, diverging, num_steps)`, each with a leading `num_samples` axis.
+        `(constrained draws, stats)`. The draws have a leading `num_samples` axis; `stats`
+        holds `diverging` and `num_steps` (leapfrog steps) per draw, `warmup_num_steps` per
+        warm-up iteration, and the adapted `step_size`.
     """
     total = num_warmup + num_samples
     if decorate is None:
@@ -158,22 +159,35 @@ def nuts_chain(
         kept = jax.tree_util.tree_map(
             lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)), _kept(state)
         )
+        # Warm-up trajectories are where long series spend their time (tree depths near the
+        # limit while the scales adapt), so their lengths are kept too.
+        warmup_steps = jnp.zeros(max(num_warmup, 1), jnp.result_type(state.num_steps))
 
         def body(i, carry):
-            state, kept = carry
+            state, kept, warmup_steps = carry
             state = sample_kernel(state)
             slot = jnp.clip(i - num_warmup, 0, num_samples - 1)
             keep = i >= num_warmup
             kept = jax.tree_util.tree_map(
                 lambda buf, v: buf.at[slot].set(jnp.where(keep, v, buf[slot])), kept, _kept(state)
             )
-            return state, kept
+            warm = jnp.minimum(i, warmup_steps.shape[0] - 1)
+            warmup_steps = warmup_steps.at[warm].set(
+                jnp.where(keep, warmup_steps[warm], state.num_steps)
+            )
+            return state, kept, warmup_steps
 
         # The progress decorator threads a chain id (-1: assign the next free bar).
-        (_, (z, diverging, num_steps)), _ = jax.lax.fori_loop(
-            0, total, decorate(body), ((state, kept), -1)
+        (state, (z, diverging, num_steps), warmup_steps), _ = jax.lax.fori_loop(
+            0, total, decorate(body), ((state, kept, warmup_steps), -1)
         )
-        return jax.vmap(info.postprocess_fn)(z), diverging, num_steps
+        stats = {
+            "diverging": diverging,
+            "num_steps": num_steps,
+            "warmup_num_steps": warmup_steps[:num_warmup],
+            "step_size": state.adapt_state.step_size,
+        }
+        return jax.vmap(info.postprocess_fn)(z), stats
 
     return chain
 

@@ -60,6 +60,9 @@ class Posterior(Saveable):
             point-estimated network, that of the SVI stage that trained it; else None.
         network_params: learned weights of point-estimated networks (`bsts.neural`), keyed
             by their `numpyro.param` site; empty without such networks.
+        adaptation: NUTS's warm-up, per chain: `num_steps` (leapfrog steps of every
+            warm-up iteration, `(chains, num_warmup)`) and the adapted `step_size`
+            (`(chains,)`); empty for other methods.
     """
 
     model: Model
@@ -70,6 +73,7 @@ class Posterior(Saveable):
     seed: int = 0
     losses: np.ndarray | None = None
     network_params: dict = field(default_factory=dict)
+    adaptation: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def inputs(self) -> ModelInputs:
@@ -446,8 +450,17 @@ def _fit_nuts(
         max_tree_depth=max_tree_depth,
         dense_mass=dense_mass,
     )
+    sample_stats, adaptation = _split_nuts_stats(stats)
     return Posterior(
-        model, problem.series, "nuts", draws, stats, problem.seed, losses, network_params
+        model,
+        problem.series,
+        "nuts",
+        draws,
+        sample_stats,
+        problem.seed,
+        losses,
+        network_params,
+        adaptation,
     )
 
 
@@ -538,21 +551,28 @@ def posterior_from_runs(model: Model, series: SeriesData, method: str, runs: lis
     """A series' `Posterior` from its program results (one per NUTS chain)."""
     if method == "nuts":
         draws = {name: np.stack([run[0][name] for run in runs]) for name in runs[0][0]}
-        stats = {
-            "diverging": np.stack([run[1] for run in runs]),
-            "num_steps": np.stack([run[2] for run in runs]),
-        }
+        stats = {name: np.stack([run[1][name] for run in runs]) for name in runs[0][1]}
+        stats, adaptation = _split_nuts_stats(stats)
         losses = None
     else:
         values, losses = runs[0]
         draws = {name: np.asarray(v)[None] for name, v in values.items()}
         if method == "map":
             draws = {name: v[:, None] for name, v in draws.items()}
-        stats, losses = {}, np.asarray(losses)
+        stats, adaptation, losses = {}, {}, np.asarray(losses)
     if OBSERVATION_WEIGHTS in draws:
         # Weights of padded steps were drawn from their prior: they belong to no data.
         draws[OBSERVATION_WEIGHTS] = draws[OBSERVATION_WEIGHTS][..., : series.num_timesteps]
-    return Posterior(model, series, method, draws, stats, seed, losses)
+    return Posterior(model, series, method, draws, stats, seed, losses, adaptation=adaptation)
+
+
+def _split_nuts_stats(stats: dict) -> tuple[dict, dict]:
+    """NUTS statistics per draw (`sample_stats`) and of the warm-up (`adaptation`)."""
+    adaptation = {
+        "num_steps": stats["warmup_num_steps"],
+        "step_size": stats["step_size"],
+    }
+    return {"diverging": stats["diverging"], "num_steps": stats["num_steps"]}, adaptation
 
 
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):

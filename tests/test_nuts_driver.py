@@ -56,6 +56,7 @@ def test_sequential_chains_compile_once(monkeypatch):
     post = bsts.fit(bsts.LocalLevel(), data, "volume", num_warmup=20, num_samples=10, seed=0)
     assert compiled.count("run_chain") == 1
     assert post.samples["level.scale"].shape == (2, 10)
+    _assert_warmup_recorded(post, num_warmup=20)
     assert not np.allclose(post.draws["level.scale"][0], post.draws["level.scale"][1])
 
 
@@ -68,6 +69,18 @@ def test_chains_of_a_gap_free_series_share_one_cached_program():
     post = bsts.fit(bsts.LocalLevel(), data, "volume", num_warmup=20, num_samples=10, seed=0)
     assert batch.trace_counts["nuts"] == 1
     assert post.samples["level.scale"].shape == (2, 10)
+    _assert_warmup_recorded(post, num_warmup=20)
     assert not np.allclose(post.draws["level.scale"][0], post.draws["level.scale"][1])
     bsts.fit(bsts.LocalLevel(), data.iloc[:97], "volume", num_warmup=20, num_samples=10)
     assert batch.trace_counts["nuts"] == 1
+
+
+def _assert_warmup_recorded(post, num_warmup):
+    # Every warm-up iteration's trajectory length (1 to 2^10 - 1 leapfrog steps) and the
+    # adapted step size of each chain; the draws' own statistics stay per draw.
+    steps = post.adaptation["num_steps"]
+    assert steps.shape == (2, num_warmup)
+    assert np.all((steps >= 1) & (steps <= 1023))
+    assert post.adaptation["step_size"].shape == (2,)
+    assert np.all(post.adaptation["step_size"] > 0)
+    assert set(post.sample_stats) == {"diverging", "num_steps"}

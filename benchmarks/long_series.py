@@ -1,0 +1,152 @@
+"""NUTS on long series: wall time, ESS, tree depths and peak memory.
+
+Each case runs `bsts.fit` with NUTS 1 chain x (300 + 300) and default settings, in a fresh
+Python process with JAX's defaults (float32, nothing configured), so that the peak resident
+memory of the process (`ru_maxrss`) is the fit's own. Cases:
+
+- `hourly`: a simulated hourly series (random-walk level, a fixed daily cycle, noise),
+  LocalLevel + FourierSeasonal(24, harmonics=3), at each `--lengths` value;
+- `electricity`: the bundled half-hourly electricity demand (`electricity_halfhourly`,
+  its last `--electricity-length` points), LocalLevel + FourierSeasonal(48, 3) +
+  FourierSeasonal(336, 3) (daily and weekly cycles).
+
+Prints one row per case: wall time of the fit (compilation included), the smallest bulk
+ESS over the parameters, the mean tree depth (log2 of leapfrog steps + 1) in warm-up and
+in sampling, the adapted step size, divergences, and the peak RSS.
+
+Usage:
+    python benchmarks/long_series.py
+    python benchmarks/long_series.py --cases hourly --lengths 10000
+    python benchmarks/long_series.py --num-warmup 100 --num-samples 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+HOURLY_SEED = 0
+
+
+def simulate_hourly(length: int):
+    """Random-walk level (sd 0.02 per hour), a fixed daily cycle and noise (sd 0.3)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(HOURLY_SEED)
+    hours = np.arange(length)
+    level = 10.0 + np.cumsum(rng.normal(0.0, 0.02, length))
+    cycle = np.sin(2 * np.pi * hours / 24) + 0.5 * np.cos(4 * np.pi * hours / 24 + 0.3)
+    y = level + cycle + rng.normal(0.0, 0.3, length)
+    index = pd.date_range("2020-01-01", periods=length, freq="h")
+    return pd.DataFrame({"y": y}, index=index)
+
+
+def _case(name: str, length: int):
+    import bsts
+
+    if name == "hourly":
+        data = simulate_hourly(length)
+        model = bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
+        return data, "y", model
+    frame = bsts.datasets.load("electricity_halfhourly")[["demand"]].iloc[-length:]
+    model = (
+        bsts.LocalLevel()
+        + bsts.FourierSeasonal(48, harmonics=3, name="daily")
+        + bsts.FourierSeasonal(336, harmonics=3, name="weekly")
+    )
+    return frame, "demand", model
+
+
+def run_one(name: str, length: int, num_warmup: int, num_samples: int) -> dict:
+    """One fit, in this process; the figures of one row."""
+    import numpy as np
+
+    import bsts
+    from bsts import _arviz
+
+    data, target, model = _case(name, length)
+    start = time.perf_counter()
+    post = bsts.fit(
+        model,
+        data,
+        target=target,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=1,
+        progress_bar=False,
+    )
+    wall = time.perf_counter() - start
+    summary = _arviz.summary(post.to_arviz())
+    warm = np.log2(post.adaptation["num_steps"] + 1.0)
+    sampling = np.log2(post.sample_stats["num_steps"] + 1.0)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "case": name,
+        "length": length,
+        "wall_s": wall,
+        "min_ess_bulk": float(summary["ess_bulk"].min()),
+        "worst": str(summary["ess_bulk"].idxmin()),
+        "depth_warmup": float(warm.mean()),
+        "depth_sampling": float(sampling.mean()),
+        "max_depth_hits_warmup": int((post.adaptation["num_steps"] >= 1023).sum()),
+        "step_size": float(post.adaptation["step_size"].mean()),
+        "divergences": int(post.sample_stats["diverging"].sum()),
+        "peak_gb": peak_kib / 2**20,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["hourly", "electricity"])
+    parser.add_argument("--lengths", nargs="+", type=int, default=[10_000, 100_000])
+    parser.add_argument("--electricity-length", type=int, default=17_520)
+    parser.add_argument("--num-warmup", type=int, default=300)
+    parser.add_argument("--num-samples", type=int, default=300)
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
+    args = parser.parse_args()
+    if args.one:
+        row = run_one(args.one[0], int(args.one[1]), args.num_warmup, args.num_samples)
+        print(json.dumps(row))
+        return
+    jobs = [("hourly", n) for n in args.lengths if "hourly" in args.cases]
+    if "electricity" in args.cases:
+        jobs.append(("electricity", args.electricity_length))
+    print(
+        f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case\n"
+        "| case | T | wall (s) | min bulk ESS (parameter) | mean tree depth warm-up / sampling "
+        "| warm-up iterations at depth 10 | step size | divergences | peak RSS (GB) |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for name, length in jobs:
+        command = [
+            sys.executable,
+            __file__,
+            "--one",
+            name,
+            str(length),
+            "--num-warmup",
+            str(args.num_warmup),
+            "--num-samples",
+            str(args.num_samples),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"| {name} | {length} | failed: {done.stderr.strip().splitlines()[-1]} |")
+            continue
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"| {name} | {length:,} | {r['wall_s']:.1f} | {r['min_ess_bulk']:.0f} ({r['worst']}) "
+            f"| {r['depth_warmup']:.2f} / {r['depth_sampling']:.2f} "
+            f"| {r['max_depth_hits_warmup']} | {r['step_size']:.3g} | {r['divergences']} "
+            f"| {r['peak_gb']:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
