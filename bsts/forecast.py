@@ -167,18 +167,18 @@ def forecast(
     T = post.series.num_timesteps
     horizon = extended.num_timesteps - T
     draw_index = forecast_draws(post, num_samples)
-    ssms = post.state_spaces(post.model.inputs(extended))
-    params = observation_params(post.flat_draws())
-    ssms, params = jax.tree_util.tree_map(lambda a: a[draw_index], (ssms, params))
     y = jnp.asarray(extended.y)
     observation = post.model.observation
     key_states, key_noise = jax.random.split(jax.random.PRNGKey(seed))
     # As the compiled forecast programs of `fit_many` do, so that both give the same draws.
     with program_prng():
         keys = jax.random.split(key_states, draw_index.size)
-        signal, means, variances = jax.jit(
-            jax.vmap(lambda k, ssm, p: observation.draw_future(k, ssm, y, T, horizon, p))
-        )(keys, ssms, params)
+        signal, means, variances = post.map_draws(
+            lambda ssm, p, k: observation.draw_future(k, ssm, y, T, horizon, p),
+            keys,
+            draws=draw_index,
+            inputs=post.model.inputs(extended),
+        )
     return assemble_forecast(post, extended, key_noise, signal, means, variances, draw_index)
 
 
@@ -362,21 +362,19 @@ def one_step_predictions(post: Posterior) -> pd.DataFrame:
         DataFrame indexed by time with columns observed, mean, sd, residual (NaN where the
         observation is missing).
     """
-    ssms = post.state_spaces()
     y = jnp.asarray(post.series.y)
     observation = post.model.observation
     if observation.discrete:
-        params = observation_params(post.flat_draws())
         key = jax.random.PRNGKey(0)  # unused by the count families
 
         def moments(ssm, p):
             mean, var, _ = observation.one_step_tail(key, ssm, y, p)
             return mean, var
 
-        means, variances = jax.jit(jax.vmap(moments))(ssms, params)
+        means, variances = post.map_draws(moments)
         return _one_step_table(post, np.asarray(means), np.asarray(variances))
 
-    def moments(ssm):
+    def moments(ssm, _):
         filtered = kalman_filter(ssm, y)
         T = y.shape[0]
         H = jnp.broadcast_to(ssm.observation_matrix, (T, ssm.state_dim))
@@ -384,7 +382,7 @@ def one_step_predictions(post: Posterior) -> pd.DataFrame:
         var = jnp.einsum("ti,tij,tj->t", H, filtered.predicted_cov, H) + ssm.observation_var
         return mean, var
 
-    means, variances = jax.jit(jax.vmap(moments))(ssms)
+    means, variances = post.map_draws(moments)
     return _one_step_table(post, np.asarray(means), np.asarray(variances))
 
 

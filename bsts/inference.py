@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from dataclasses import dataclass, field
 
 import jax
@@ -20,6 +21,7 @@ import pandas as pd
 from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
+from bsts._chunks import vmap_in_chunks
 from bsts._nuts import run_nuts
 from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
@@ -128,18 +130,45 @@ class Posterior(Saveable):
         """Nested parameters of one draw with the networks' weights put back."""
         return self.model.attach_networks(params, self.network_params)
 
+    def map_draws(self, fn, *extra, draws=None, inputs: ModelInputs | None = None):
+        """`fn(ssm, observation_params, *extra)` for each posterior draw, in bounded memory.
+
+        Each draw's state space is built inside the mapped function, so an uneven series'
+        time-varying fields never exist for all draws at once, and the draws are mapped in
+        chunks whose per-step buffers fit a fixed budget (`bsts._chunks`).
+
+        Args:
+            fn: a traceable function of one draw's `StateSpace`, its observation parameters
+                and one item of each of `extra`.
+            *extra: arrays with one item per selected draw along their leading axis (keys).
+            draws: indices of the flat draws to use (default all, in order).
+            inputs: the model inputs (default the fitted series').
+
+        Returns:
+            `fn`'s outputs stacked over the selected draws.
+        """
+        inputs = inputs or self.inputs
+        flat = self.flat_draws()
+        if draws is not None:
+            flat = {name: value[draws] for name, value in flat.items()}
+        params, observation = nest_parameters(self.model, flat), observation_params(flat)
+        state_dim = max(self.model.layout(inputs).state_dim, 1)
+        per_draw = inputs.num_timesteps * state_dim**2
+
+        def one(p, o, *items):
+            return fn(self.model.state_space(self.attach_networks(p), inputs), o, *items)
+
+        mapped = jax.jit(lambda *args: vmap_in_chunks(one, *args, elements_per_item=per_draw))
+        return mapped(params, observation, *extra)
+
     def pointwise_log_likelihood(self) -> np.ndarray:
         r"""$\log p(y_t \mid y_{<t})$ per draw and step in original units, `(chains, draws, T)`.
 
         Zero where $y_t$ is missing.
         """
-        ssms = self.state_spaces()
         y = jnp.asarray(self.series.y)
-        params = observation_params(self.flat_draws())
         observation = self.model.observation
-        per_step = jax.jit(jax.vmap(lambda ssm, p: observation.one_step_log_likelihood(ssm, y, p)))(
-            ssms, params
-        )
+        per_step = self.map_draws(lambda ssm, p: observation.one_step_log_likelihood(ssm, y, p))
         observed = ~np.isnan(self.series.y)
         per_step = np.asarray(per_step) - observed * np.log(self.series.scale)
         return per_step.reshape(self.num_chains, self.num_draws, -1)
@@ -186,14 +215,14 @@ class Posterior(Saveable):
         """
         total = self.num_chains * self.num_draws
         count = total if num_samples is None else min(int(num_samples), total)
-        ssms = self.state_spaces()
-        params = observation_params(self.flat_draws())
-        ssms, params = jax.tree_util.tree_map(lambda a: a[:count], (ssms, params))
         keys = jax.random.split(jax.random.PRNGKey(seed), count)
         y = jnp.asarray(self.series.y)
         observation = self.model.observation
-        draw = jax.jit(jax.vmap(lambda k, ssm, p: observation.draw_states(k, ssm, y, p)))
-        return np.asarray(draw(keys, ssms, params))
+
+        def path(ssm, p, key):
+            return observation.draw_states(key, ssm, y, p)
+
+        return np.asarray(self.map_draws(path, keys, draws=np.arange(count)))
 
 
 def _point_table(samples: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -383,7 +412,26 @@ def fit(
     )
     inputs, y = model.inputs(series), jnp.asarray(series.y)
     problem = _Problem(model, series, inputs, y, seed, progress_bar)
-    return _FITTERS[method](problem, **options)
+    post = _FITTERS[method](problem, **options)
+    if method == "nuts":
+        _warn_at_maximum_depth(post, options["max_tree_depth"])
+    return post
+
+
+def _warn_at_maximum_depth(post: Posterior, max_tree_depth: int) -> None:
+    """Warn when NUTS trajectories were cut at the largest tree NUTS may build."""
+    cut = int(np.sum(post.sample_stats["num_steps"] >= 2**max_tree_depth - 1))
+    if cut:
+        warnings.warn(
+            f"{cut} of {post.sample_stats['num_steps'].size} NUTS draws stopped at the "
+            f"maximum tree depth ({max_tree_depth}, {2**max_tree_depth - 1} leapfrog steps) "
+            "before their trajectories turned back, so the chains explore slowly (check "
+            "ess_bulk in post.summary()). Raise max_tree_depth, run longer, or give the "
+            "parameters with the smallest ESS priors that rule out the region the "
+            "sampler wanders in.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,10 @@ def _series():
     return pd.Series(rng.normal(size=40).cumsum())
 
 
-def test_max_tree_depth_caps_the_trajectory():
-    post = bsts.fit(bsts.LocalLevel(), _series(), max_tree_depth=1, **SMALL)
+def test_max_tree_depth_caps_the_trajectory_and_says_so():
+    # Depth 1 cuts every trajectory at one leapfrog step: the user hears of it.
+    with pytest.warns(RuntimeWarning, match=r"20 of 20 NUTS draws stopped at the maximum tree"):
+        post = bsts.fit(bsts.LocalLevel(), _series(), max_tree_depth=1, **SMALL)
     assert post.sample_stats["num_steps"].max() <= 1
 
 
