@@ -14,8 +14,14 @@ Prints one row per case: wall time of the fit (compilation included), the smalle
 ESS over the parameters, the mean tree depth (log2 of leapfrog steps + 1) in warm-up and
 in sampling, the adapted step size, divergences, and the peak RSS.
 
+With `--gradients`, instead: the cost of one value and gradient of the model's potential
+(the function NUTS differentiates) on the hourly series, at the MAP point with the seasonal
+scale set to each of 1e-3 ... 1e-8 (standardised units), where a nearly deterministic
+seasonal sends the sampler.
+
 Usage:
     python benchmarks/long_series.py
+    python benchmarks/long_series.py --gradients --lengths 10000
     python benchmarks/long_series.py --cases hourly --lengths 10000
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
 """
@@ -100,6 +106,42 @@ def run_one(name: str, length: int, num_warmup: int, num_samples: int) -> dict:
     }
 
 
+def time_gradients(length: int, scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: int = 10):
+    """Milliseconds per value and gradient of the NUTS potential, per seasonal scale."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from numpyro.infer.util import initialize_model
+
+    import bsts
+    from bsts import batch, inference
+
+    data, target, model = _case("hourly", length)
+    mode = bsts.fit(model, data, target=target, method="map")
+    series = mode.series
+    padded = batch.padded_length(model, series.num_timesteps, "nuts")
+    arrays = batch.padded_arrays(series, mode.inputs, padded)
+    program = inference.program_for("nuts", padded, series.regular, {}, series.gapped)
+
+    @jax.jit
+    def value_and_grad(z, arrays):
+        inputs = batch._inputs(arrays, program)
+        info = initialize_model(
+            jax.random.PRNGKey(0), model, model_args=(inputs,), model_kwargs={"y": arrays["y"]}
+        )
+        return jax.value_and_grad(info.potential_fn)(z)
+
+    point = {k: jnp.log(jnp.float32(np.ravel(v)[0])) for k, v in mode.draws.items()}
+    print(f"T = {length:,} (padded to {padded:,}): ms per value and gradient of the potential")
+    for scale in scales:
+        z = {**point, "fourier.scale": jnp.log(jnp.float32(scale))}
+        jax.block_until_ready(value_and_grad(z, arrays))
+        start = time.perf_counter()
+        for _ in range(repeats):
+            jax.block_until_ready(value_and_grad(z, arrays))
+        print(f"| {scale:g} | {(time.perf_counter() - start) / repeats * 1e3:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["hourly", "electricity"])
@@ -107,8 +149,13 @@ def main() -> None:
     parser.add_argument("--electricity-length", type=int, default=17_520)
     parser.add_argument("--num-warmup", type=int, default=300)
     parser.add_argument("--num-samples", type=int, default=300)
+    parser.add_argument("--gradients", action="store_true")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     args = parser.parse_args()
+    if args.gradients:
+        for length in args.lengths:
+            time_gradients(length)
+        return
     if args.one:
         row = run_one(args.one[0], int(args.one[1]), args.num_warmup, args.num_samples)
         print(json.dumps(row))

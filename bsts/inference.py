@@ -21,7 +21,7 @@ import pandas as pd
 from numpyro.infer import SVI, Trace_ELBO, autoguide
 
 from bsts import _arviz
-from bsts._chunks import vmap_in_chunks
+from bsts._chunks import map_in_chunks
 from bsts._nuts import run_nuts
 from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
@@ -158,8 +158,7 @@ class Posterior(Saveable):
         def one(p, o, *items):
             return fn(self.model.state_space(self.attach_networks(p), inputs), o, *items)
 
-        mapped = jax.jit(lambda *args: vmap_in_chunks(one, *args, elements_per_item=per_draw))
-        return mapped(params, observation, *extra)
+        return map_in_chunks(one, (params, observation, *extra), elements_per_item=per_draw)
 
     def pointwise_log_likelihood(self) -> np.ndarray:
         r"""$\log p(y_t \mid y_{<t})$ per draw and step in original units, `(chains, draws, T)`.

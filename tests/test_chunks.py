@@ -16,8 +16,8 @@ def test_chunk_size_fits_the_budget():
 
 
 @pytest.mark.parametrize("elements_per_item", [1, _chunks.CHUNK_ELEMENTS // 3])
-def test_vmap_in_chunks_equals_vmap(rng, elements_per_item):
-    # 10 items in chunks of 3 leave a remainder of 1; pytrees in and out.
+def test_map_in_chunks_equals_vmap(rng, elements_per_item):
+    # 10 items in chunks of 3 leave a last chunk of 1 (padded); pytrees in and out.
     x = {"a": jnp.asarray(rng.normal(size=(10, 4))), "b": jnp.asarray(rng.normal(size=10))}
     keys = jax.random.split(jax.random.PRNGKey(0), 10)
 
@@ -25,9 +25,7 @@ def test_vmap_in_chunks_equals_vmap(rng, elements_per_item):
         return {"sum": item["a"].sum() * item["b"], "noise": jax.random.normal(key, (2,))}
 
     expected = jax.vmap(fn)(x, keys)
-    actual = jax.jit(
-        lambda x, k: _chunks.vmap_in_chunks(fn, x, k, elements_per_item=elements_per_item)
-    )(x, keys)
+    actual = _chunks.map_in_chunks(fn, (x, keys), elements_per_item=elements_per_item)
     jax.tree_util.tree_map(np.testing.assert_allclose, actual, expected)
 
 
