@@ -15,13 +15,14 @@ ESS over the parameters, the mean tree depth (log2 of leapfrog steps + 1) in war
 in sampling, the adapted step size, divergences, and the peak RSS.
 
 With `--gradients`, instead: the cost of one value and gradient of the model's potential
-(the function NUTS differentiates) on the hourly series, at the MAP point with the seasonal
-scale set to each of 1e-3 ... 1e-8 (standardised units), where a nearly deterministic
-seasonal sends the sampler.
+(the function NUTS differentiates) at the MAP point, and on the hourly series also with its
+seasonal scale set to each of 1e-3 ... 1e-8 (standardised units), where a nearly
+deterministic seasonal sends the sampler.
 
 Usage:
     python benchmarks/long_series.py
     python benchmarks/long_series.py --gradients --lengths 10000
+    python benchmarks/long_series.py --gradients --cases electricity
     python benchmarks/long_series.py --cases hourly --lengths 10000
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
 """
@@ -106,8 +107,14 @@ def run_one(name: str, length: int, num_warmup: int, num_samples: int) -> dict:
     }
 
 
-def time_gradients(length: int, scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: int = 10):
-    """Milliseconds per value and gradient of the NUTS potential, per seasonal scale."""
+def time_gradients(
+    length: int, name: str = "hourly", scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: int = 10
+):
+    """Milliseconds per value and gradient of the NUTS potential.
+
+    At the MAP point, and for the hourly series also with its seasonal scale set to each
+    of `scales`.
+    """
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -116,7 +123,7 @@ def time_gradients(length: int, scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: 
     import bsts
     from bsts import batch, inference
 
-    data, target, model = _case("hourly", length)
+    data, target, model = _case(name, length)
     mode = bsts.fit(model, data, target=target, method="map")
     series = mode.series
     padded = batch.padded_length(model, series.num_timesteps, "nuts")
@@ -132,14 +139,19 @@ def time_gradients(length: int, scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: 
         return jax.value_and_grad(info.potential_fn)(z)
 
     point = {k: jnp.log(jnp.float32(np.ravel(v)[0])) for k, v in mode.draws.items()}
-    print(f"T = {length:,} (padded to {padded:,}): ms per value and gradient of the potential")
-    for scale in scales:
-        z = {**point, "fourier.scale": jnp.log(jnp.float32(scale))}
+    at_mode = {k: f"{float(np.ravel(v)[0]):.3g}" for k, v in mode.draws.items()}
+    print(f"{name}, T = {length:,} (padded to {padded:,}); the MAP (standardised): {at_mode}")
+    print("ms per value and gradient of the potential, at the MAP with the seasonal scale:")
+    for scale in [None] + (list(scales) if name == "hourly" else []):
+        z = dict(point)
+        if scale is not None:
+            z["fourier.scale"] = jnp.log(jnp.float32(scale))
         jax.block_until_ready(value_and_grad(z, arrays))
         start = time.perf_counter()
         for _ in range(repeats):
             jax.block_until_ready(value_and_grad(z, arrays))
-        print(f"| {scale:g} | {(time.perf_counter() - start) / repeats * 1e3:.1f} |", flush=True)
+        label = "at the MAP" if scale is None else f"{scale:g}"
+        print(f"| {label} | {(time.perf_counter() - start) / repeats * 1e3:.1f} |", flush=True)
 
 
 def main() -> None:
@@ -153,8 +165,11 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     args = parser.parse_args()
     if args.gradients:
-        for length in args.lengths:
-            time_gradients(length)
+        if "hourly" in args.cases:
+            for length in args.lengths:
+                time_gradients(length)
+        if "electricity" in args.cases:
+            time_gradients(args.electricity_length, "electricity", repeats=3)
         return
     if args.one:
         row = run_one(args.one[0], int(args.one[1]), args.num_warmup, args.num_samples)

@@ -244,7 +244,7 @@ def _start_at_mode(potential_fn, z, key):
     (the likelihood's gradients are reverse-mode only, so no Hessian by autodiff), or 1,
     NumPyro's own start, where that curvature is not positive; warm-up adapts it from
     there as usual. Each chain starts from the mode plus a normal jitter with those
-    variances (its own `key`), so that chains start apart, as R-hat assumes.
+    variances (its own `key`), so that chains do not all start at one point.
 
     Returns:
         `(ParamInfo at the start, flat inverse mass matrix)`.
@@ -258,8 +258,8 @@ def _start_at_mode(potential_fn, z, key):
     found = minimize_bfgs(flat_potential, start, max_evaluations=_MODE_START_EVALUATIONS)
     mode = jnp.where(jnp.isfinite(found.fun), found.x, start)
     steps = _CURVATURE_STEP * jnp.eye(mode.size, dtype=mode.dtype)
-    _, ahead = jax.vmap(value_and_grad)(mode + steps)
-    _, behind = jax.vmap(value_and_grad)(mode - steps)
+    _, gradients = jax.vmap(value_and_grad)(jnp.concatenate([mode + steps, mode - steps]))
+    ahead, behind = gradients[: mode.size], gradients[mode.size :]
     curvature = jnp.diagonal(ahead - behind) / (2 * _CURVATURE_STEP)
     usable = jnp.isfinite(curvature) & (curvature > 0)
     inverse_mass = jnp.where(usable, 1.0 / jnp.where(usable, curvature, 1.0), 1.0)
