@@ -7,6 +7,7 @@ import textwrap
 
 import jax
 import numpy as np
+import pytest
 
 import bsts
 from bsts import batch
@@ -86,25 +87,32 @@ def _assert_warmup_recorded(post, num_warmup):
     assert set(post.sample_stats) == {"diverging", "num_steps"}
 
 
+def _mode_started_fit(monkeypatch, **options):
+    # The Nile stands in for a long series: the mode-start threshold lowered to 64 steps.
+    batch.clear_cache()
+    monkeypatch.setattr("bsts._nuts.MODE_START_LENGTH", 64)
+    try:
+        return bsts.fit(bsts.LocalLevel(), bsts.datasets.load("nile"), "volume", **options)
+    finally:
+        batch.clear_cache()
+
+
 def test_long_series_chains_start_near_the_mode_apart(monkeypatch):
     # From MODE_START_LENGTH steps on, each chain starts at the posterior mode (BFGS from
     # the prior medians) plus its own jitter of the Laplace scale: after a single warm-up
     # iteration the draws already sit in the posterior (a random start lies anywhere in
-    # e^(+-2) prior units), the chains start apart, and the posterior is the one a plain
-    # start gives. The Nile stands in for a long series (the threshold lowered to 64).
-    data = bsts.datasets.load("nile")
-    options = {"num_warmup": 100, "num_samples": 100, "seed": 4}
-    plain = bsts.fit(bsts.LocalLevel(), data, "volume", **options)
-    batch.clear_cache()
-    monkeypatch.setattr("bsts._nuts.MODE_START_LENGTH", 64)
-    try:
-        first = bsts.fit(bsts.LocalLevel(), data, "volume", num_warmup=1, num_samples=2)
-        started = bsts.fit(bsts.LocalLevel(), data, "volume", **options)
-    finally:
-        batch.clear_cache()
+    # e^(+-2) prior units), and the chains start apart.
+    first = _mode_started_fit(monkeypatch, num_warmup=1, num_samples=2)
     scale = first.samples["observation.scale"][:, 0]
     assert not np.isclose(scale[0], scale[1])  # apart
     assert np.all((scale > 80.0) & (scale < 170.0)), scale  # the MLE is 123
+
+
+@pytest.mark.slow
+def test_long_series_mode_start_gives_the_plain_start_posterior(monkeypatch):
+    options = {"num_warmup": 100, "num_samples": 100, "seed": 4}
+    plain = bsts.fit(bsts.LocalLevel(), bsts.datasets.load("nile"), "volume", **options)
+    started = _mode_started_fit(monkeypatch, **options)
     for name in ("observation.scale", "level.scale"):
         a, b = plain.samples[name], started.samples[name]
         assert abs(np.median(a) - np.median(b)) < 0.3 * np.std(a), name
