@@ -264,10 +264,12 @@ def _start_at_mode(potential_fn, z, key):
     usable = jnp.isfinite(curvature) & (curvature > 0)
     inverse_mass = jnp.where(usable, 1.0 / jnp.where(usable, curvature, 1.0), 1.0)
     jittered = mode + jnp.sqrt(inverse_mass) * jax.random.normal(key, mode.shape, mode.dtype)
-    energy, gradient = value_and_grad(jittered)
-    finite = jnp.isfinite(energy) & jnp.all(jnp.isfinite(gradient))
-    point = jnp.where(finite, jittered, mode)
-    energy, gradient = value_and_grad(point)
+    # Both candidates in one batched evaluation: the jittered start, or the mode where the
+    # jitter lands on a non-finite potential.
+    candidates = jnp.stack([jittered, mode])
+    energies, gradients = jax.vmap(value_and_grad)(candidates)
+    pick = jnp.where(jnp.isfinite(energies[0]) & jnp.all(jnp.isfinite(gradients[0])), 0, 1)
+    point, energy, gradient = candidates[pick], energies[pick], gradients[pick]
     return ParamInfo(unravel(point), energy, unravel(gradient)), inverse_mass
 
 

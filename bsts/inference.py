@@ -124,7 +124,11 @@ class Posterior(Saveable):
         """The state-space model of every draw, batched over a leading draw axis."""
         inputs = inputs or self.inputs
         params = nest_parameters(self.model, self.flat_draws())
-        return jax.vmap(lambda p: self.model.state_space(self.attach_networks(p), inputs))(params)
+        return jax.vmap(lambda p: self._draw_state_space(p, inputs))(params)
+
+    def _draw_state_space(self, params: dict, inputs: ModelInputs) -> StateSpace:
+        """The state-space model of one draw's nested parameters."""
+        return self.model.state_space(self.attach_networks(params), inputs)
 
     def attach_networks(self, params: dict) -> dict:
         """Nested parameters of one draw with the networks' weights put back."""
@@ -156,7 +160,7 @@ class Posterior(Saveable):
         per_draw = inputs.num_timesteps * state_dim**2
 
         def one(p, o, *items):
-            return fn(self.model.state_space(self.attach_networks(p), inputs), o, *items)
+            return fn(self._draw_state_space(p, inputs), o, *items)
 
         return map_in_chunks(one, (params, observation, *extra), elements_per_item=per_draw)
 
