@@ -107,7 +107,8 @@ def _relative_change(X_next, X):
     had converged, long before a nearly deterministic block (a seasonal or slope variance
     near zero, whose steady state takes about $\sigma_\varepsilon / \sigma$ steps to
     reach) had: its modes then failed the certificate and every such evaluation fell back
-    to the exact filter (40x slower at T = 10^4 in `benchmarks/long_series.py`).
+    to the exact filter (about 60x slower at T = 10^4: `benchmarks/long_series.py
+    --gradients`).
     """
     scale = jnp.sqrt(jnp.abs(jnp.diagonal(X_next)))
     scale = jnp.outer(scale, scale)
