@@ -6,9 +6,11 @@ model. For each T, times (median of repeats, after compilation):
 - statsmodels `UnobservedComponents.loglike` (forward only; Cython, steady-state aware);
 - `bsts.kalman.marginal_log_likelihood` (the fitting hot path), also with the series closed
   over instead of passed in ("series fixed": its missing steps are then known when it is
-  traced, as inside a NumPyro model), with `gapped=True` (what a fitting program runs for
-  a series with gaps before its end: the exact filter, differentiated by the hand-written
-  adjoint of `bsts.kalman.exact_block`), and the per-step
+  traced, as inside a NumPyro model), with the series passed in and `max_gaps` set to its
+  gap capacity (what a fitting program runs for a series with gaps before its end: the
+  closed form carried across the gaps by `bsts.kalman.segments`), with `max_gaps=None`
+  (the exact filter, differentiated by the hand-written adjoint of
+  `bsts.kalman.exact_block`), and the per-step
   `bsts.kalman.log_likelihood`: value, and `value_and_grad` with respect to the four
   log-variances;
 - the exact sequential `kalman_filter`: value and `value_and_grad`, for reference.
@@ -46,6 +48,7 @@ import numpy as np
 import statsmodels.api as sm
 
 from bsts.kalman import StateSpace, kalman_filter, log_likelihood, marginal_log_likelihood
+from bsts.kalman.marginal import gap_capacity, interior_gaps
 
 jax.config.update("jax_enable_x64", True)
 
@@ -134,10 +137,16 @@ def run(T: int, variances: np.ndarray, missing: float, seed: int, block: int = 1
         del data
         return marginal_log_likelihood(state_space(p), y)
 
-    def marginal_gapped(p, data):
-        # What a fitting program runs for a series with gaps before its end
-        # (`SeriesData.gapped`): the exact filter, differentiated by its adjoint.
-        return marginal_log_likelihood(state_space(p), data, gapped=True)
+    capacity = gap_capacity(interior_gaps(y), T)
+
+    def marginal_traced(p, data):
+        # What a fitting program runs for a series with gaps before its end: room for
+        # its gaps (`SeriesData.gap_capacity`), their positions found at run time.
+        return marginal_log_likelihood(state_space(p), data, max_gaps=capacity)
+
+    def marginal_exact(p, data):
+        # The exact filter as one block, differentiated by its hand-written adjoint.
+        return marginal_log_likelihood(state_space(p), data, max_gaps=None)
 
     def pointwise(p, data):
         return log_likelihood(state_space(p), data).sum()
@@ -149,7 +158,8 @@ def run(T: int, variances: np.ndarray, missing: float, seed: int, block: int = 1
     paths = (
         ("marginal", marginal),
         ("fixed", marginal_fixed_series),
-        ("gapped", marginal_gapped),
+        ("traced", marginal_traced),
+        ("adjoint", marginal_exact),
         ("pointwise", pointwise),
         ("exact", exact),
     )
@@ -359,7 +369,8 @@ def main() -> None:
     names = {
         "marginal": "marginal",
         "fixed": "marginal, series fixed",
-        "gapped": "marginal, gapped=True",
+        "traced": "marginal, room for the gaps",
+        "adjoint": "marginal, max_gaps=None",
         "pointwise": "per-step",
         "exact": "exact filter",
     }

@@ -6,6 +6,9 @@ memory of the process (`ru_maxrss`) is the fit's own. Cases:
 
 - `hourly`: a simulated hourly series (random-walk level, a fixed daily cycle, noise),
   LocalLevel + FourierSeasonal(24, harmonics=3), at each `--lengths` value;
+- `hourly-gaps`: the same series with 24 of its hours dropped at random (seeded), as a
+  real sensor series misses a few readings: `bsts` puts them back on the hourly grid as
+  missing values, so the likelihood runs across 24 gaps;
 - `electricity`: the bundled half-hourly electricity demand (`electricity_halfhourly`,
   its last `--electricity-length` points), LocalLevel + FourierSeasonal(48, 3) +
   FourierSeasonal(336, 3) (daily and weekly cycles).
@@ -24,6 +27,7 @@ Usage:
     python benchmarks/long_series.py --gradients --lengths 10000
     python benchmarks/long_series.py --gradients --cases electricity
     python benchmarks/long_series.py --cases hourly --lengths 10000
+    python benchmarks/long_series.py --cases hourly-gaps --lengths 10000
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
 """
 
@@ -37,6 +41,7 @@ import sys
 import time
 
 HOURLY_SEED = 0
+GAPS = 24
 
 
 def simulate_hourly(length: int):
@@ -54,10 +59,16 @@ def simulate_hourly(length: int):
 
 
 def _case(name: str, length: int):
+    import numpy as np
+
     import bsts
 
-    if name == "hourly":
+    if name in ("hourly", "hourly-gaps"):
         data = simulate_hourly(length)
+        if name == "hourly-gaps":
+            rng = np.random.default_rng(HOURLY_SEED + 1)
+            dropped = rng.choice(np.arange(1, length - 1), size=GAPS, replace=False)
+            data = data.drop(data.index[dropped])
         model = bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
         return data, "y", model
     frame = bsts.datasets.load("electricity_halfhourly")[["demand"]].iloc[-length:]
@@ -128,7 +139,7 @@ def time_gradients(
     series = mode.series
     padded = batch.padded_length(model, series.num_timesteps, "nuts")
     arrays = batch.padded_arrays(series, mode.inputs, padded)
-    program = inference.program_for("nuts", padded, series.regular, {}, series.gapped)
+    program = inference.program_for("nuts", padded, series.regular, {}, series.gap_capacity)
 
     @jax.jit
     def value_and_grad(z, arrays):
@@ -142,7 +153,7 @@ def time_gradients(
     at_mode = {k: f"{float(np.ravel(v)[0]):.3g}" for k, v in mode.draws.items()}
     print(f"{name}, T = {length:,} (padded to {padded:,}); the MAP (standardised): {at_mode}")
     print("ms per value and gradient of the potential, at the MAP with the seasonal scale:")
-    for scale in [None] + (list(scales) if name == "hourly" else []):
+    for scale in [None] + (list(scales) if name.startswith("hourly") else []):
         z = dict(point)
         if scale is not None:
             z["fourier.scale"] = jnp.log(jnp.float32(scale))
@@ -165,9 +176,10 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     args = parser.parse_args()
     if args.gradients:
-        if "hourly" in args.cases:
-            for length in args.lengths:
-                time_gradients(length)
+        for name in ("hourly", "hourly-gaps"):
+            if name in args.cases:
+                for length in args.lengths:
+                    time_gradients(length, name)
         if "electricity" in args.cases:
             time_gradients(args.electricity_length, "electricity", repeats=3)
         return
@@ -175,7 +187,7 @@ def main() -> None:
         row = run_one(args.one[0], int(args.one[1]), args.num_warmup, args.num_samples)
         print(json.dumps(row))
         return
-    jobs = [("hourly", n) for n in args.lengths if "hourly" in args.cases]
+    jobs = [(c, n) for c in ("hourly", "hourly-gaps") if c in args.cases for n in args.lengths]
     if "electricity" in args.cases:
         jobs.append(("electricity", args.electricity_length))
     print(

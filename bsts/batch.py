@@ -215,7 +215,7 @@ def merged_lengths(
     Args:
         model: the model (one that cannot pad keeps every length).
         buckets: each job's `(ladder bucket, group)`; jobs of different groups (regular
-            or not, gapped or not) never share a program.
+            or not, room for gaps) never share a program.
         cost: one compilation, in series-steps.
         ready: whether job i's program at a length is compiled already, `(i, length)`.
     """
@@ -286,7 +286,7 @@ def _inputs(arrays: dict, program: Program) -> ModelInputs:
         covariates=arrays["covariates"],
         initial_level=arrays["initial_level"],
         num_timesteps=program.length,
-        gapped=program.gapped,
+        gaps=program.gaps,
     )
 
 
@@ -300,15 +300,15 @@ class Program:
         length: the bucket length.
         regular: whether the series are on an evenly spaced grid.
         options: the kind's settings, as sorted `(name, value)` pairs.
-        gapped: whether the series miss steps before their last observation (their
-            likelihood then runs the sequential filter directly; fitting programs only).
+        gaps: the room the likelihood makes for missing steps before the series' last
+            observation (`SeriesData.gap_capacity`; fitting programs only).
     """
 
     kind: str
     length: int
     regular: bool
     options: tuple
-    gapped: bool = False
+    gaps: int | None = 0
 
     def option(self, name):
         """One of the settings."""

@@ -61,9 +61,9 @@ class ModelInputs:
         num_timesteps: T.
         training: whether the program is being optimised by SVI (neural components then
             may run their training layout, see `bsts.neural`).
-        gapped: whether the series misses steps before its last observation, so that a
-            likelihood traced without the series' values goes straight to the sequential
-            filter (`bsts.kalman.marginal_log_likelihood`).
+        gaps: the room the likelihood makes for missing steps before the last observation
+            when it is traced without the series' values: 0, a count, or None for the
+            exact filter (`max_gaps` of `bsts.kalman.marginal_log_likelihood`).
     """
 
     dt: np.ndarray
@@ -72,7 +72,7 @@ class ModelInputs:
     initial_level: float
     num_timesteps: int
     training: bool = False
-    gapped: bool = False
+    gaps: int | None = 0
 
 
 @dataclass(frozen=True)

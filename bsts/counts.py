@@ -318,7 +318,8 @@ class NegativeBinomial(_LogLink):
 
     Args:
         concentration_prior: prior of $r$; default the above.
-        importance_samples, max_iterations: as `Count`.
+        importance_samples: as `Count`.
+        max_iterations: as `Count`.
     """
 
     name = "negative_binomial"

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bsts.kalman.marginal import gap_capacity
+
 __all__ = ["SeriesData", "prepare_series", "time_steps"]
 
 MIN_OBSERVATIONS = 3
@@ -69,6 +71,13 @@ class SeriesData:
         """Whether a step before the last observed one is missing (padding is not a gap)."""
         observed = np.flatnonzero(~np.isnan(self.y))
         return bool(observed.size and observed[-1] + 1 > observed.size)
+
+    @property
+    def gap_capacity(self) -> int | None:
+        """The room its likelihood makes for its gaps (`bsts.kalman.marginal.gap_capacity`)."""
+        observed = np.flatnonzero(~np.isnan(self.y))
+        gaps = int(observed[-1] + 1 - observed.size) if observed.size else 0
+        return gap_capacity(gaps, self.num_timesteps)
 
     def to_original(self, standardised: np.ndarray) -> np.ndarray:
         """Map values of the standardised target back to original units."""
@@ -202,6 +211,40 @@ def _gaps(index: pd.Index) -> np.ndarray:
     return np.diff(np.asarray(index, dtype=float))
 
 
+def _grid_with_missing_rows(index: pd.Index) -> pd.DatetimeIndex | None:
+    """The regular grid of timestamps that has rows missing, or None.
+
+    An hourly sensor series with a few readings missing has no inferable frequency, so it
+    would be modelled as unevenly sampled (the exact time-varying filter, many times
+    slower). When at least 90% of the steps equal one duration, every step is a whole
+    number of them, there are at least 20 rows and the grid is at most 4 times as long as
+    the rows, the series is put back on the grid
+    with the missing rows as missing values, as `fit_many` does with a calendar. Series
+    whose frequency pandas infers, numeric indexes and series with covariates (whose
+    values on the missing rows are unknown) are left as they are.
+    """
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 20 or index.has_duplicates:
+        return None
+    if not index.is_monotonic_increasing or index.freqstr is not None:
+        return None
+    try:
+        if pd.DatetimeIndex(index, freq="infer").freqstr is not None:
+            return None
+    except ValueError:
+        pass
+    steps = np.diff(index.as_unit("ns").asi8)
+    values, counts = np.unique(steps, return_counts=True)
+    step = int(values[np.argmax(counts)])
+    if step <= 0 or counts.max() < 0.9 * steps.size or np.any(steps % step):
+        return None
+    length = int(np.sum(steps // step)) + 1
+    if length > 4 * len(index):
+        return None
+    return pd.date_range(
+        index[0], periods=length, freq=pd.Timedelta(step, unit="ns"), name=index.name
+    )
+
+
 def time_steps(index: pd.Index) -> tuple[np.ndarray, object, bool, str | None]:
     """Time step into each observation, in units of the typical (median) step.
 
@@ -282,6 +325,9 @@ def prepare_series(
         raise ValueError(f"data must be a pandas Series or DataFrame, got {type(data).__name__}")
     if len(frame) == 0:
         raise ValueError("the series is empty")
+    grid = _grid_with_missing_rows(frame.index) if not covariates else None
+    if grid is not None:
+        frame = frame.reindex(grid)  # a new frame: the rows missing from the grid are NaN
     y = _numeric_column(frame, target, "target")
     observed = int(np.sum(~np.isnan(y)))
     if observed < MIN_OBSERVATIONS:

@@ -28,28 +28,33 @@ class StateSpaceDistribution(dist.Distribution):
     Args:
         ssm: the state-space model.
         num_timesteps: T, the length of the series.
-        gapped: the series misses steps before its last observation
-            (`bsts.kalman.marginal_log_likelihood`).
+        max_gaps: the room for missing steps before the last observation when the series
+            is traced (`bsts.kalman.marginal_log_likelihood`).
     """
 
     arg_constraints: ClassVar[dict] = {}
     support = constraints.real_vector
     pytree_data_fields = ("ssm",)
-    pytree_aux_fields = ("num_timesteps", "gapped")
+    pytree_aux_fields = ("num_timesteps", "max_gaps")
 
     def __init__(
-        self, ssm: StateSpace, num_timesteps: int, *, gapped: bool = False, validate_args=None
+        self,
+        ssm: StateSpace,
+        num_timesteps: int,
+        *,
+        max_gaps: int | None = 0,
+        validate_args=None,
     ):
         self.ssm = ssm
         self.num_timesteps = int(num_timesteps)
-        self.gapped = bool(gapped)
+        self.max_gaps = max_gaps
         super().__init__(
             batch_shape=(), event_shape=(self.num_timesteps,), validate_args=validate_args
         )
 
     def log_prob(self, value):
         """The marginal log-likelihood of the whole series (NaN = missing)."""
-        return marginal_log_likelihood(self.ssm, value, gapped=self.gapped)
+        return marginal_log_likelihood(self.ssm, value, max_gaps=self.max_gaps)
 
     def pointwise_log_prob(self, value):
         r"""One-step-ahead $\log p(y_t \mid y_{<t})$ per step, 0 where missing."""

@@ -468,7 +468,7 @@ def _fit_nuts(
 ) -> Posterior:
     """NUTS; with point-estimated networks, after an SVI stage that trains them."""
     model = problem.model
-    if _compiled_once(problem, "nuts"):
+    if _compiled_once(problem):
         settings = {
             "num_warmup": num_warmup,
             "num_samples": num_samples,
@@ -517,7 +517,7 @@ def _fit_nuts(
 
 def _fit_svi(problem: _Problem, *, num_samples, num_steps, guide, learning_rate, **_) -> Posterior:
     """Variational inference with an automatic guide; draws taken from the guide."""
-    if _compiled_once(problem, "svi"):
+    if _compiled_once(problem):
         settings = {
             "num_steps": num_steps,
             "num_samples": num_samples,
@@ -537,7 +537,7 @@ def _fit_map(problem: _Problem, *, num_steps, learning_rate, **_) -> Posterior:
     prior median, a compiled program shared with `fit_many`. With them: a point-mass
     guide optimised by Adam alongside the networks' weights.
     """
-    if _compiled_once(problem, "map"):
+    if _compiled_once(problem):
         return _fit_compiled(problem, "map", {"num_steps": num_steps}, 1)
     guide = autoguide.AutoDelta(problem.model)
     return _fit_guide(problem, "map", guide, 1, num_steps, learning_rate)
@@ -565,26 +565,21 @@ def _fit_guide(problem, method, guide, count, num_steps, learning_rate) -> Poste
 _FITTERS = {"nuts": _fit_nuts, "svi": _fit_svi, "map": _fit_map}
 
 
-def _compiled_once(problem: _Problem, method: str) -> bool:
+def _compiled_once(problem: _Problem) -> bool:
     """Whether the fit runs a program compiled once per model structure (`bsts.batch`).
 
-    Point-estimated networks keep their own path. So does NUTS on a series with gaps
-    before its end: with the series fixed at compile time its gaps keep the closed-form
-    likelihood (`bsts.kalman.marginal`), which pays for compiling per series.
+    Point-estimated networks keep their own path. A series with gaps before its end
+    runs the compiled programs too: their likelihood finds the gaps at run time
+    (`bsts.kalman.segments`), with room for them set by the bucket (`Program.gaps`).
     """
-    if problem.model.network_param_sites():
-        return False
-    if method == "nuts":
-        observed = ~np.isnan(problem.series.y)
-        return bool(np.all(observed[: np.flatnonzero(observed)[-1] + 1]))
-    return True
+    return not problem.model.network_param_sites()
 
 
 def program_for(
-    method: str, length: int, regular: bool, settings: dict, gapped: bool = False
+    method: str, length: int, regular: bool, settings: dict, gaps: int | None = 0
 ) -> Program:
     """The compiled program of a fitting method for a bucket of series."""
-    return Program(method, length, regular, tuple(sorted(settings.items())), gapped)
+    return Program(method, length, regular, tuple(sorted(settings.items())), gaps)
 
 
 def series_jobs(method: str, arrays: dict, seed: int, num_chains: int) -> list[tuple]:
@@ -629,7 +624,7 @@ def _split_nuts_stats(stats: dict) -> tuple[dict, dict]:
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
     series = problem.series
     length = padded_length(problem.model, series.num_timesteps, method)
-    program = program_for(method, length, series.regular, settings, series.gapped)
+    program = program_for(method, length, series.regular, settings, series.gap_capacity)
     arrays = padded_arrays(series, problem.inputs, length)
     jobs = series_jobs(method, arrays, problem.seed, num_chains)
     runs = run_series(compiled(problem.model, program, *jobs[0]), jobs)

@@ -615,14 +615,14 @@ def _plan_group(model: Model, series_list: list, method: str, settings: dict, se
     """Per bucket of one model's series: the program, its calls, and whose each call is."""
 
     def program(length, group):
-        regular, gapped = group
-        return program_for(method, length, regular, settings, gapped)
+        regular, gaps = group
+        return program_for(method, length, regular, settings, gaps)
 
     def job(i, length):
         one = series_list[i]
         return series_jobs(method, padded_arrays(one, model.inputs(one), length), seed, chains)
 
-    groups = [(one.regular, one.gapped) for one in series_list]
+    groups = [(one.regular, one.gap_capacity) for one in series_list]
     lengths = merged_lengths(
         model,
         [

@@ -166,7 +166,7 @@ class Model:
             covariates=dict(series.covariates if covariates is None else covariates),
             initial_level=self.observation.initial_level(observed),
             num_timesteps=series.num_timesteps,
-            gapped=series.gapped,
+            gaps=series.gap_capacity,
         )
 
     def sample_parameters(self, inputs: ModelInputs) -> dict:

@@ -261,11 +261,11 @@ class LSTMTransition(NeuralComponent):
         hidden_size: LSTM hidden size (default 4).
         level: name of the level component it drives; default the model's first
             `LocalLevel`, `LocalLinearTrend` or `SemiLocalLinearTrend`.
-        weight_prior_scale: scale of the Gaussian weight prior (default 0.5).
-        bayesian: sample the weights instead of point-estimating them (tiny networks).
-        window: train on windows of this many steps (long series).
-        seed: seed of the initial weights.
-        name: site prefix; default "lstm_transition".
+        **kwargs: as `NeuralComponent`: `weight_prior_scale` (scale of the Gaussian weight
+            prior, default 0.5), `bayesian` (sample the weights instead of
+            point-estimating them: tiny networks), `window` (train on windows of this many
+            steps: long series), `seed` (of the initial weights) and `name` (site prefix;
+            default "lstm_transition").
     """
 
     kind = "lstm_transition"

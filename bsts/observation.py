@@ -117,7 +117,7 @@ class Observation:
             params: the observation parameters (unused by the Gaussian families, whose
                 noise is already in `ssm`).
         """
-        return StateSpaceDistribution(ssm, inputs.num_timesteps, gapped=inputs.gapped)
+        return StateSpaceDistribution(ssm, inputs.num_timesteps, max_gaps=inputs.gaps)
 
     def check_values(self, y: np.ndarray, target: str) -> None:
         """Raise a clear error for values the family cannot have observed (any real here)."""

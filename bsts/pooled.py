@@ -31,6 +31,7 @@ from bsts.batch import (
     run_calls,
 )
 from bsts.data import SeriesData
+from bsts.kalman.marginal import shared_gap_capacity
 from bsts.model import Model
 
 __all__ = ["pooled_modes"]
@@ -82,7 +83,7 @@ def pooled_modes(
         length,
         members[0].regular,
         (("num_steps", int(num_steps)),),
-        any(series.gapped for series in members),
+        shared_gap_capacity([series.gap_capacity for series in members]),
     )
     key = jax.random.PRNGKey(seed)
     calls = [(key, _stacked(model, group, length, size)) for group in groups]

@@ -79,12 +79,12 @@ def log_likelihoods(
 
     def call(i: int, length: int):
         series, params, covariates = jobs[i]
-        program = Program("log_likelihood", length, series.regular, (), series.gapped)
+        program = Program("log_likelihood", length, series.regular, (), series.gap_capacity)
         arrays = padded_arrays(series, model.inputs(series), length)
         by_set = {name: _padded(values, length) for name, values in covariates.items()}
         return program, (nest_parameters(model, params), arrays, by_set)
 
-    groups = [(series.regular, series.gapped) for series, _, _ in jobs]
+    groups = [(series.regular, series.gap_capacity) for series, _, _ in jobs]
     lengths = merged_lengths(
         model,
         [

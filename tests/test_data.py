@@ -277,3 +277,24 @@ def test_a_gap_is_a_missing_step_before_the_last_observation():
     assert not gapped([1.0, 2.0, 3.0, np.nan, np.nan])  # padding and future steps
     assert gapped([1.0, np.nan, 3.0, 4.0])
     assert gapped([np.nan, 2.0, 3.0, 4.0])
+
+
+def test_missing_rows_of_a_regular_grid_become_missing_steps():
+    index = pd.date_range("2024-01-01", periods=200, freq="h")
+    values = np.sin(np.arange(200) / 5.0)
+    holed = pd.Series(values, index).drop(index[[10, 50, 51, 120]])
+    before = holed.copy()
+    series = prepare_series(holed, None, [])
+    assert series.regular and series.frequency == "h" and series.num_timesteps == 200
+    assert np.flatnonzero(np.isnan(series.y)).tolist() == [10, 50, 51, 120]
+    assert series.gap_capacity == 4
+    pd.testing.assert_series_equal(holed, before)  # the user's series is untouched
+
+    # Left as they are: covariates (unknown on the missing rows), numeric indexes, and
+    # times that are not a grid (a step that is not a whole number of the usual one).
+    frame = holed.to_frame("y").assign(x=np.arange(196.0))
+    assert not prepare_series(frame, "y", ["x"]).regular
+    numeric = pd.Series(values, np.arange(200.0)).drop(np.arange(200.0)[[10, 50]])
+    assert not prepare_series(numeric, None, []).regular
+    uneven = pd.Series(values[:4], index[[0, 2, 3, 5]] + pd.to_timedelta([0, 0, 0, 30], "min"))
+    assert not prepare_series(uneven, None, []).regular

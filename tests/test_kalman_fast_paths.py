@@ -17,7 +17,7 @@ from bsts.kalman import (
     log_likelihood,
     marginal_log_likelihood,
 )
-from bsts.kalman.marginal import MAX_CLOSED_FORM_GAPS, static_gaps
+from bsts.kalman.marginal import gap_capacity, interior_gaps, shared_gap_capacity
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
 from bsts.kalman.transition import Transition
 
@@ -109,7 +109,8 @@ def test_gradient_stores_no_fallback_covariances(rng):
     jaxpr = jax.make_jaxpr(jax.value_and_grad(lambda s: marginal_log_likelihood(s, y)))(ssm)
     shapes = _cond_output_shapes(jaxpr.jaxpr)
     assert shapes, "expected the closed form's fallback conditional"
-    assert all(len(shape) < 3 for shape in shapes), shapes
+    # (The scan across gaps has a cond per gap; its outputs are single d x d matrices.)
+    assert all(len(shape) < 3 or y.size not in shape for shape in shapes), shapes
 
 
 @pytest.mark.parametrize("seasonal_var", [0.0, 1e-6, 0.1])
@@ -159,7 +160,6 @@ def test_closed_form_with_gaps_known_at_trace_time(rng, gaps):
     """Concrete y with NaNs (as inside a NumPyro model): the gap-corrected closed form."""
     y = _series(rng, 300)
     y[gaps] = np.nan
-    assert np.array_equal(static_gaps(y), gaps)
     ssm = _ssm(_llt_seasonal())
     value, expected = _exact_grad(ssm, y)
     fast_value, actual = jax.jit(jax.value_and_grad(lambda s: marginal_log_likelihood(s, y)))(ssm)
@@ -176,18 +176,21 @@ def test_closed_form_with_gaps_in_a_random_dense_system(rng):
     np.testing.assert_allclose(float(marginal_log_likelihood(ssm, y)), expected, rtol=1e-10)
 
 
-def test_static_gaps_only_for_concrete_series_with_few_gaps():
+def test_gap_capacity_counts_gaps_before_the_last_observation():
     y = np.zeros(50)
     y[[4, 7]] = np.nan
-    assert np.array_equal(static_gaps(y), [4, 7])
-    assert static_gaps(np.full(MAX_CLOSED_FORM_GAPS + 1, np.nan)) is None
-    long = np.zeros(100_000)
-    long[[10, 500, 90_000]] = np.nan
-    assert np.array_equal(static_gaps(long), [10, 500, 90_000])  # a few: always closed
-    long[::1000] = np.nan
-    assert static_gaps(long) is None  # 100 gaps in 10^5 steps: the per-step path is cheaper
+    y[45:] = np.nan  # trailing: padding or a forecast's future, not gaps
+    assert interior_gaps(y) == 2
+    assert gap_capacity(2, 50) == 4  # at least 4
+    assert gap_capacity(0, 50) == 0
+    assert gap_capacity(20, 1000) == 20  # eighths of powers of two: programs are shared
+    assert gap_capacity(21, 1000) == 24
+    assert gap_capacity(518, 10_000) == 640
+    assert gap_capacity(400, 1000) is None  # over a third: the exact filter
+    assert shared_gap_capacity([0, 4, 32]) == 32
+    assert shared_gap_capacity([4, None]) is None
     seen = []
-    jax.jit(lambda v: seen.append(static_gaps(v)) or v)(jnp.asarray(y))
+    jax.jit(lambda v: seen.append(interior_gaps(v)) or v)(jnp.asarray(y))
     assert seen == [None]  # traced: the gaps are unknown until run time
 
 
@@ -326,8 +329,8 @@ def test_traced_series_padded_at_the_end_keeps_the_closed_form(rng, length):
         ssm.observation_var,
     )
     P_bar = riccati_fixed_point(F, Q, H, r)
-    within = np.arange(300) < length
-    closed = _closed_form(ssm, np.nan_to_num(padded), np.zeros(0, int), P_bar, within)
+    observed = jnp.asarray(~np.isnan(padded))
+    closed = _closed_form(ssm, jnp.asarray(np.nan_to_num(padded)), observed, P_bar, 0)
     np.testing.assert_allclose(float(closed), float(value), rtol=1e-10)
 
 
@@ -420,12 +423,13 @@ def test_nearly_deterministic_seasonal(rng, seasonal_var, closed_in_float32):
     np.testing.assert_allclose(gradient, expected, atol=2e-3)
 
 
-def test_gapped_traced_series_runs_the_exact_filter_directly(rng):
+def test_traced_series_without_room_for_gaps_runs_the_exact_filter_directly(rng):
     y = _series(rng, 120)
     y[[10, 11, 50]] = np.nan
     ssm = _ssm(_llt_seasonal())
     value, expected = _exact_grad(ssm, y)
-    gapped = jax.jit(jax.value_and_grad(lambda s, v: marginal_log_likelihood(s, v, gapped=True)))
+    exact = lambda s, v: marginal_log_likelihood(s, v, max_gaps=None)  # noqa: E731
+    gapped = jax.jit(jax.value_and_grad(exact))
     fast_value, actual = gapped(ssm, y)
     np.testing.assert_allclose(float(fast_value), float(value), rtol=1e-12)
     # The one-block filter's hand-written adjoint, not autodiff: equal to round-off.

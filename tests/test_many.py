@@ -265,9 +265,10 @@ def test_missing_rows_become_gaps_on_the_calendar(frame):
     series = fits["a"].series
     assert series.regular and series.num_timesteps == LENGTHS["a"]
     assert np.isnan(series.y[[5, 6]]).all()
-    # A gapped series gets a program of its own, whose likelihood skips the closed form,
-    # and still equals its single fit.
+    # A gapped series gets a program with room for its gaps (the closed form across
+    # them), and still equals its single fit.
     assert series.gapped and not fits["b"].series.gapped
+    assert series.gap_capacity == 4 and fits["b"].series.gap_capacity == 0
     alone = bsts.fit(MODEL, pd.Series(series.to_original(series.y), series.index), method="map")
     for site, value in alone.draws.items():
         np.testing.assert_allclose(fits["a"].draws[site], value, rtol=1e-6, err_msg=site)

@@ -42,8 +42,9 @@ def test_chains_run_side_by_side_on_two_host_devices():
 
 
 def test_sequential_chains_compile_once(monkeypatch):
-    # A series with a gap before its end runs the chain with the data fixed at compile
-    # time (`bsts._nuts.run_nuts`); one compilation serves both chains.
+    # Point-estimated networks run the chains with the data fixed at compile time
+    # (`bsts._nuts.run_nuts`, forced here for a plain model); one compilation serves both.
+    monkeypatch.setattr("bsts.inference._compiled_once", lambda problem: False)
     data = bsts.datasets.load("nile").copy()
     data.iloc[30, 0] = np.nan
     compiled = []
@@ -73,6 +74,22 @@ def test_chains_of_a_gap_free_series_share_one_cached_program():
     _assert_warmup_recorded(post, num_warmup=20)
     assert not np.allclose(post.draws["level.scale"][0], post.draws["level.scale"][1])
     bsts.fit(bsts.LocalLevel(), data.iloc[:97], "volume", num_warmup=20, num_samples=10)
+    assert batch.trace_counts["nuts"] == 1
+
+
+def test_a_gappy_series_runs_the_cached_program_with_room_for_its_gaps():
+    # The likelihood finds the gaps at run time, so a gappy series shares the compiled
+    # programs: one trace for both chains and for a second series with as many gaps.
+    data = bsts.datasets.load("nile").copy()
+    data.iloc[[30, 31, 60], 0] = np.nan
+    batch.clear_cache()
+    batch.trace_counts.clear()
+    post = bsts.fit(bsts.LocalLevel(), data, "volume", num_warmup=20, num_samples=10, seed=0)
+    assert post.series.gap_capacity == 4
+    assert batch.trace_counts["nuts"] == 1
+    other = bsts.datasets.load("nile").copy()
+    other.iloc[[5, 70, 80], 0] = np.nan  # other gaps, as many
+    bsts.fit(bsts.LocalLevel(), other, "volume", num_warmup=20, num_samples=10)
     assert batch.trace_counts["nuts"] == 1
 
 

@@ -10,7 +10,11 @@ from jaxtyping import Array, Float
 
 from bsts.kalman.adjoint import exact_total_log_likelihood
 from bsts.kalman.exact_block import exact_log_likelihood
-from bsts.kalman.marginal import static_gaps, steady_state_marginal_log_likelihood
+from bsts.kalman.marginal import (
+    gap_capacity,
+    interior_gaps,
+    steady_state_marginal_log_likelihood,
+)
 from bsts.kalman.parallel import parallel_filter
 from bsts.kalman.sequential import sequential_filter
 from bsts.kalman.state_space import StateSpace
@@ -65,42 +69,42 @@ def log_likelihood(ssm: StateSpace, y: Float[Array, " T"]) -> Float[Array, " T"]
 
 
 def marginal_log_likelihood(
-    ssm: StateSpace, y: Float[Array, " T"], gapped: bool = False
+    ssm: StateSpace, y: Float[Array, " T"], max_gaps: int | None = 0
 ) -> Float[Array, ""]:
     r"""The marginal log-likelihood $\log p(y)$: the fastest path, for model fitting.
 
     Equal to `kalman_filter(ssm, y).log_likelihood.sum()` to float tolerance. When F, Q, H
-    and r are declared constant and every step is observed, it runs no covariance recursion
-    at all: the steady-state filter plus an exact low-rank correction for the initial
-    covariance (see `bsts.kalman.marginal`). Missing steps keep that path when `y` is a
-    concrete array (not traced), as it is when a NumPyro model observes it, and has few of
-    them (`bsts.kalman.marginal.static_gaps`). Otherwise it runs the exact filter, whose
-    gradient is a hand-written adjoint (`bsts.kalman.adjoint`; reverse mode only).
+    and r are declared constant it runs no covariance recursion over time: the
+    steady-state filter plus an exact low-rank correction for the initial covariance
+    (see `bsts.kalman.marginal`), carried across missing steps by a scan with one step per
+    gap (`bsts.kalman.segments`). Otherwise, or when that closed form fails numerically,
+    it runs the exact filter, whose gradient is a hand-written adjoint
+    (`bsts.kalman.adjoint`; reverse mode only).
 
     Args:
         ssm: the state-space model.
         y: observations, shape `(T,)`; NaN marks a missing step.
-        gapped: the caller knows that `y` misses steps before its last observation. When
-            `y` is traced its gaps are then unknown to the closed form, which would only
-            test for them at run time and fall back to the exact filter inside a
-            `lax.cond`. This runs the exact filter directly instead (for constant
-            dynamics the one-block filter of `exact_block`, whose hand-written adjoint
-            differentiates it; `docs/benchmarks.md` has the costs).
+        max_gaps: for a traced `y`, the most missing steps before its last observation
+            that the closed form makes room for (a static bound; the positions are found at
+            run time): 0 for none, or None to run the exact filter directly (for a series
+            with many gaps, where it is the cheaper path). A concrete `y` sets the bound
+            from its own gaps (`bsts.kalman.marginal.gap_capacity`) and ignores this.
 
     Returns:
         A scalar.
     """
-    gaps = static_gaps(y)
+    count = interior_gaps(y)
+    if count is not None:
+        max_gaps = gap_capacity(count, np.shape(y)[0])
     ssm, y, observed = prepare(ssm, y)
-    if gapped and gaps is None:
+    if max_gaps is None:
         if ssm.has_constant_dynamics:
             return exact_log_likelihood(ssm, y, observed)
         return exact_total_log_likelihood(ssm, y, observed)
     if ssm.has_constant_dynamics:
-        gaps = None if gaps is None else tuple(int(j) for j in gaps)
         F = ssm.transition_matrix
         frozen = None if isinstance(F, jax.core.Tracer) else _FrozenArray(F)
-        return _constant_dynamics_marginal(ssm, y, observed, gaps, frozen)
+        return _constant_dynamics_marginal(ssm, y, observed, max_gaps, frozen)
     return exact_total_log_likelihood(ssm, y, observed)
 
 
@@ -118,13 +122,11 @@ class _FrozenArray:
         return isinstance(other, _FrozenArray) and self._key == other._key
 
 
-# Compiled once per shape, gap pattern and concrete F: NumPyro evaluates the model eagerly
+# Compiled once per shape, gap capacity and concrete F: NumPyro evaluates the model eagerly
 # while it looks for initial values, and there each `lax.cond` would compile on its own.
 # A concrete F stays concrete inside (static), so its sparse products still apply.
-@partial(jax.jit, static_argnames=("gaps", "frozen_transition"))
-def _constant_dynamics_marginal(ssm, y, observed, gaps, frozen_transition):
+@partial(jax.jit, static_argnames=("max_gaps", "frozen_transition"))
+def _constant_dynamics_marginal(ssm, y, observed, max_gaps, frozen_transition):
     if frozen_transition is not None:
         ssm = ssm.replace(transition_matrix=frozen_transition.array)
-    return steady_state_marginal_log_likelihood(
-        ssm, y, observed, None if gaps is None else np.asarray(gaps, dtype=int)
-    )
+    return steady_state_marginal_log_likelihood(ssm, y, observed, max_gaps)

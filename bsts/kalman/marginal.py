@@ -32,31 +32,20 @@ whole series' norm, not to each term; against the exact filter it stays about $1
 relative in float64 up to $T = 10^5$ on a series far from zero:
 `benchmarks/marginal_precision.py`.)
 
-**Missing steps.** With the $m$ missing steps $J$ known when the function is traced (the
-observations are a concrete array, as they are inside a NumPyro model), the observed
-part $y_o$ still needs no recursion. Fill the gaps with zeros, so the residual is
-$r = u + \sum_{j \in J} c_j e_j$ for unknown fill values $c$. With
-$\Lambda = \Sigma^{-1}$ restricted to the gaps and $b = \Lambda_{J,\cdot}\, u$, the Gaussian
-conditional $p(y_o) = p(y_o, y_J = c^*) / p(y_J = c^* \mid y_o)$ at its mode $c^*$ gives
-
-$$
-\log p(y_o) = -\tfrac12\left[(T - m)\log 2\pi + \log\det\Sigma + \log\det\Lambda_{JJ}
-+ u^\top\Sigma^{-1}u - b^\top \Lambda_{JJ}^{-1} b\right],
-$$
-
-so the series is whitened once together with the $m$ unit impulses $e_j$ (started from a
-zero mean). An impulse at $j$ whitens to $e_j - h_{t-1-j}$ for $t > j$, a shifted copy of
-$h$, so the impulses need no convolution of their own. With gaps before the last
-observation that are not known at trace time, or too many of them, or on a numerical
-failure of the closed form (no fixed point solving the Riccati equation, round-off), the
-exact filter runs instead (`exact_block`, with its hand-written adjoint).
+**Missing steps.** A gap breaks the steady state, and the filter's excess covariance
+then decays again over the next observed steps. `bsts.kalman.segments` carries the closed
+form across gaps: one segment per stretch of observed steps, in a scan with one step per
+gap. The gap positions are found at run time, so only an upper bound on their number is
+static (`gap_capacity`): a series concrete at trace time sets it from its own gaps, a
+fitting program from the bucket's series. With more gaps than that bound, or on a
+numerical failure of the closed form (no fixed point solving the Riccati equation,
+round-off), the exact filter runs instead (`exact_block`, with its hand-written adjoint).
 
 **Trailing missing steps.** Missing steps after the last observation add nothing to
-$\log p(y)$, and the whitening is causal, so they need no impulses: the sums above simply
-run over the steps up to the last observed one. This holds when the gaps are not known at
-trace time too (the length of the observed prefix is computed from the mask), so a batch of
-series padded with NaN to a common length (`bsts.many`) keeps the closed form for every
-series that has no gap before its end.
+$\log p(y)$, and the whitening is causal, so the sums above simply run over the steps up
+to the last observed one. This holds when the gaps are not known at trace time too (the
+length of the observed prefix is computed from the mask), so a batch of series padded
+with NaN to a common length (`bsts.many`) keeps the closed form.
 """
 
 from __future__ import annotations
@@ -64,44 +53,68 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int
+from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
+from bsts.kalman.segments import gap_terms, segment_term
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 
-__all__ = ["MAX_CLOSED_FORM_GAPS", "static_gaps", "steady_state_marginal_log_likelihood"]
+__all__ = [
+    "gap_capacity",
+    "interior_gaps",
+    "shared_gap_capacity",
+    "steady_state_marginal_log_likelihood",
+]
 
-# The gap impulses are whitened as extra series, so the work grows as T * (gaps + 1).
-# On LLT + seasonal(12) (benchmarks/kalman_speed.py) 20 gaps in T = 1,000 or 10,000 run
-# 4-5x faster than the per-step path, while 200 gaps in T = 10,000 ran several times
-# slower. Past this budget (or 256 gaps) the exact filter runs; a handful of gaps
-# always keeps the closed form.
-MAX_CLOSED_FORM_GAPS = 256
-_WHITENED_BUDGET = 250_000
-_ALWAYS_CLOSED_GAPS = 3
+# The scan across gaps costs a few d x d products and one LU factorisation per gap,
+# against one exact filter step per time step for the fallback: past a third of the
+# series' steps the exact filter is the cheaper of the two.
+_MAX_GAP_SHARE = 1 / 3
+_MIN_CAPACITY = 4
 
 
-def static_gaps(y) -> np.ndarray | None:
-    """The indices of the missing steps when `y` is concrete and has few enough of them.
+def interior_gaps(y) -> int | None:
+    """The number of missing steps before the last observation of a concrete `y`.
 
     Returns:
-        The sorted indices of the NaN entries of `y`, or None when `y` is traced (its gaps
-        are unknown until run time) or has too many gaps for the closed form.
+        The count, or None when `y` is traced (unknown until run time) or not numeric.
     """
     if isinstance(y, jax.core.Tracer):
         return None
     try:
-        gaps = np.flatnonzero(np.isnan(np.asarray(y, dtype=float)))
+        missing = np.isnan(np.asarray(y, dtype=float))
     except (TypeError, ValueError):
         return None  # not numeric: `prepare` reports it
+    observed = np.flatnonzero(~missing)
+    if not observed.size:
+        return 0
+    return int(np.sum(missing[: observed[-1]]))
 
-    if gaps.size <= _ALWAYS_CLOSED_GAPS:
-        return gaps
-    if gaps.size > MAX_CLOSED_FORM_GAPS or (gaps.size + 1) * np.size(y) > _WHITENED_BUDGET:
+
+def gap_capacity(count: int, length: int) -> int | None:
+    """The static room for `count` gaps in a series of `length` steps.
+
+    Rounded up to an eighth of the next power of two (at least 4), so that series with
+    similar numbers of gaps share one compiled program while the spare room, which the
+    scan still steps through, stays under a quarter; 0 without gaps; None past a third of
+    the steps, where the exact filter runs instead.
+    """
+    if count == 0:
+        return 0
+    if count > _MAX_GAP_SHARE * length:
         return None
-    return gaps
+    step = max(_MIN_CAPACITY, (1 << (count - 1).bit_length()) // 8)
+    return -(-count // step) * step
+
+
+def shared_gap_capacity(capacities) -> int | None:
+    """The room one program needs for several series' gaps (None: the exact filter)."""
+    capacities = list(capacities)
+    if any(capacity is None for capacity in capacities):
+        return None
+    return max(capacities, default=0)
 
 
 def _causal_convolution(h: Float[Array, " T"], u: Float[Array, " T"]) -> Float[Array, " T"]:
@@ -112,88 +125,58 @@ def _causal_convolution(h: Float[Array, " T"], u: Float[Array, " T"]) -> Float[A
     return jnp.concatenate([jnp.zeros(1, u.dtype), full])
 
 
-def _whitened_impulses(h: Float[Array, " T"], gaps: Int[np.ndarray, " m"]) -> Float[Array, "T m"]:
-    r"""The steady filter's innovations for unit impulses at the gaps, from a zero mean.
+def _filled(u: Float[Array, " T"], observed: Bool[Array, " T"], steps) -> Float[Array, " T"]:
+    """`u` with each missing step holding the last observed value (the first, before it).
 
-    An impulse at step $j$ whitens to $e_j - h_{t-1-j}$ ($t > j$): a shifted copy of $h$,
-    cut out by static slices (no FFT, and no scatter in the gradient).
+    Any fill gives the same likelihood (`bsts.kalman.segments`), but the steady filter
+    runs through the fills, and zeros on a series far from zero (a level of 300) left
+    innovations of that size to cancel later: float32 lost 3e-5 of the log-likelihood.
     """
-    T = h.shape[0]
-    # padded[T + 1 + k] = h_k and zeros below, so padded[T - j + t] = h_{t-1-j} or 0.
-    padded = jnp.concatenate([jnp.zeros(T + 1, h.dtype), h[: T - 1]])
-    shifted = jnp.stack([padded[T - j : 2 * T - j] for j in gaps.tolist()], axis=1)
-    unit = np.zeros((T, gaps.size))
-    unit[gaps, np.arange(gaps.size)] = 1.0
-    return unit - shifted
+    last = jax.lax.cummax(jnp.where(observed, steps, -1))
+    first = jnp.argmax(observed)
+    return u[jnp.where(last >= 0, last, first)]
 
 
-def _whitened_gram(
-    ssm: StateSpace,
-    u: Float[Array, " T"],
-    gaps: Int[np.ndarray, " m"],
-    P_bar,
-    within: Bool[Array, " T"] | None = None,
-) -> tuple[Float[Array, "k k"], Float[Array, ""]]:
-    r"""$R^\top \Sigma^{-1} R$ and $\log\det\Sigma$ for $R = [u, e_{j_1}, \dots, e_{j_m}]$.
-
-    $u$ has the model's initial mean, the unit impulses at the gaps a zero one. With
-    `within`, only those steps (a prefix of the series) are counted. The log-determinant is
-    NaN if round-off made $I + W E_0$ singular.
-    """
+def _closed_form(
+    ssm: StateSpace, y, observed: Bool[Array, " T"], P_bar, max_gaps: int
+) -> Float[Array, ""]:
+    r"""$\log p(y)$ by the closed form; NaN on round-off or more than `max_gaps` gaps."""
     F, H, r = ssm.transition_matrix, ssm.observation_matrix, ssm.observation_var
-    T = u.shape[0]
+    T = y.shape[0]
     s = P_bar @ H
     S_bar = H @ s + r
     G = F @ (s / S_bar)
     L = F - jnp.outer(G, H)
     rows = power_rows(H, L, T)
     h = rows @ G
-    v = (u - _causal_convolution(h, u) - rows @ ssm.initial_mean)[:, None]
-    if gaps.size:
-        v = jnp.concatenate([v, _whitened_impulses(h, gaps)], axis=1)
-    count = T
-    if within is not None:
-        # Causal whitening: cutting the sums at the prefix's end is all trailing gaps need.
-        v = jnp.where(within[:, None], v, 0.0)
-        rows = jnp.where(within[:, None], rows, 0.0)
-        count = jnp.sum(within)
-    steady_gram = v.T @ v / S_bar
-    gramian = rows.T @ rows / S_bar
-    projection = rows.T @ v / S_bar
 
+    steps = jnp.arange(T)
+    u = _filled(jnp.broadcast_to(y - ssm.observation_offset, y.shape), observed, steps)
+    # Causal whitening: cutting the sums after the last observation is all trailing
+    # missing steps (padding, a forecast's future) need.
+    end = jnp.max(jnp.where(observed, steps, -1)) + 1
+    within = steps < end
+    v = jnp.where(within, u - _causal_convolution(h, u) - rows @ ssm.initial_mean, 0.0)
     # Symmetrised as in the exact filter, so the gradient in P0 is symmetric as well.
     excess = symmetrize(ssm.initial_cov) - P_bar
-    M = jnp.eye(ssm.state_dim, dtype=u.dtype) + gramian @ excess
-    sign, log_det_M = jnp.linalg.slogdet(M)
-    gram = steady_gram - projection.T @ excess @ jnp.linalg.solve(M, projection)
-    log_det = count * jnp.log(S_bar) + log_det_M
-    return gram, jnp.where(sign > 0, log_det, jnp.nan)
-
-
-def _closed_form(
-    ssm: StateSpace, y, gaps: Int[np.ndarray, " m"], P_bar, within=None
-) -> Float[Array, ""]:
-    T, m = y.shape[0], gaps.size
-    u = y - ssm.observation_offset
-    if m:
-        u = u.at[gaps].set(0.0)
-    gram, log_det = _whitened_gram(ssm, u, gaps, P_bar, within)
-    if within is not None:
-        T = jnp.sum(within)
-    quadratic = gram[0, 0]
-    if m:
-        chol = jnp.linalg.cholesky(gram[1:, 1:])
-        z = jax.scipy.linalg.solve_triangular(chol, gram[1:, 0], lower=True)
-        quadratic = quadratic - z @ z
-        log_det = log_det + 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
-    return -0.5 * ((T - m) * LOG_2PI + log_det + quadratic)
+    missing = within & ~observed
+    if max_gaps:
+        terms = jnp.sum(gap_terms(F, G, L, S_bar, rows, v, missing, end, excess, max_gaps))
+    else:
+        rows = jnp.where(within[:, None], rows, 0.0)
+        zero = jnp.zeros_like(ssm.initial_mean)
+        terms, _, _ = segment_term(zero, excess, rows.T @ rows / S_bar, rows.T @ v / S_bar)
+        terms = jnp.where(jnp.any(missing), jnp.nan, terms)
+    count = jnp.sum(observed)
+    quadratic = jnp.sum(jnp.where(observed, v * v, 0.0)) / S_bar
+    return -0.5 * (count * (LOG_2PI + jnp.log(S_bar)) + quadratic + terms)
 
 
 def steady_state_marginal_log_likelihood(
     ssm: StateSpace,
     y: Float[Array, " T"],
     observed: Bool[Array, " T"],
-    gaps: Int[np.ndarray, " m"] | None = None,
+    max_gaps: int = 0,
 ) -> Float[Array, ""]:
     r"""Total log-likelihood for a model whose F, Q, H and r are constant.
 
@@ -201,9 +184,8 @@ def steady_state_marginal_log_likelihood(
         ssm: the model; `ssm.has_constant_dynamics` must be true.
         y: NaN-free observations (0 at the missing steps).
         observed: the mask of observed steps.
-        gaps: the missing steps, known at trace time (`static_gaps`), or None when they
-            are not; with None the closed form is used only if every step up to the last
-            observed one is observed (trailing missing steps, such as padding, are fine).
+        max_gaps: the most missing steps before the last observation that the closed form
+            makes room for (static); with more, the exact filter runs.
 
     Returns:
         $\log p(y)$, summed over the observed steps.
@@ -218,25 +200,21 @@ def steady_state_marginal_log_likelihood(
     # A check, not part of the value: no gradient (it would be 0 * NaN without a solution).
     residual = jax.lax.stop_gradient(jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar)))
     tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
-    usable = residual <= tolerance
-    within = None
-    if gaps is None:
-        # Steps up to the last observed one; only a gap among them needs the fallback.
-        steps = jnp.arange(y.shape[0])
-        within = steps <= jnp.max(jnp.where(observed, steps, -1))
-        usable = usable & jnp.all(observed | ~within)
-        gaps = np.zeros(0, dtype=int)
+    steps = jnp.arange(y.shape[0])
+    end = jnp.max(jnp.where(observed, steps, -1)) + 1
+    gaps = jnp.sum((steps < end) & ~observed)
+    usable = (residual <= tolerance) & (gaps <= max_gaps)
 
-    # The fallback (no stabilising solution, round-off, or gaps before the end that are
-    # not known at trace time) is the exact filter as one block with its hand-written
-    # adjoint. The per-step steady path would run faster, but its gradient is not finite
-    # for some models whose Riccati equation has no stabilising solution (a semi-local
-    # trend's constant long-run slope, in float64) nor in parts of the parameter space in
-    # float32 (NUTS diverged on monthly M1 series with the data traced). The fallback is
-    # common: a slope whose variance goes to zero has no stabilising solution in float32,
-    # and on monthly M1 series it took 20% of MAP's and 3% of NUTS's evaluations. Under
-    # reverse mode a `lax.cond` stores the residuals of both branches (zeros for the one
-    # not taken); the block's are only its inputs, so nothing of size T x d x d is written.
+    # The fallback (no stabilising solution, round-off, or more gaps than the closed form
+    # has room for) is the exact filter as one block with its hand-written adjoint. The
+    # per-step steady path would run faster, but its gradient is not finite for some
+    # models whose Riccati equation has no stabilising solution (a semi-local trend's
+    # constant long-run slope, in float64) nor in parts of the parameter space in float32
+    # (NUTS diverged on monthly M1 series with the data traced). The fallback is common: a
+    # slope whose variance goes to zero has no stabilising solution in float32, and on
+    # monthly M1 series it took 20% of MAP's and 3% of NUTS's evaluations. Under reverse
+    # mode a `lax.cond` stores the residuals of both branches (zeros for the one not
+    # taken); the block's are only its inputs, so nothing of size T x d x d is written.
     def per_step(_):
         return exact_log_likelihood(ssm, y, observed)
 
@@ -248,7 +226,8 @@ def steady_state_marginal_log_likelihood(
     # about 0.3 ms at T = 128, next to the fallback's 0.9 ms.
     gated_ssm, gated_y = jax.tree_util.tree_map(lambda a: _gate(usable, a), (ssm, y))
     steady = jnp.where(usable, P_bar, jnp.eye(P_bar.shape[0], dtype=P_bar.dtype))
-    total = jnp.where(usable, _closed_form(gated_ssm, gated_y, gaps, steady, within), jnp.nan)
+    closed = _closed_form(gated_ssm, gated_y, observed, steady, max_gaps)
+    total = jnp.where(usable, closed, jnp.nan)
     # One fallback site, shared by both failure modes (no usable fixed point; a non-finite
     # closed form, which only round-off produces): each site compiles the fallback's value
     # and gradient once more.

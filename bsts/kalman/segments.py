@@ -1,0 +1,314 @@
+r"""The closed-form marginal likelihood across gaps: one step per gap, none per time step.
+
+Between two missing steps the series is a segment of observed steps, and within a
+segment the filter can be summarised in closed form (`bsts.kalman.marginal`): measured
+against the steady filter $(G, L = F - G H, \bar S)$, the exact filter's predicted
+covariance at a segment's start is $\bar P + E$, its mean $\hat m + D$, where $\hat m$ is
+the steady filter's mean. Let $\tilde v$ be the steady filter's innovations for the whole
+series with each gap filled by any value $u_j$ (one FFT convolution; the last observed
+value keeps the innovations small), and $w_i = H L^i$. Over a segment of $n$ steps
+starting at $a$, the steady innovations restarted from the exact mean are
+$\tilde v_{a+i} - w_i D$, and with $\delta \sim \mathcal N(D, E)$ they are $w_i \delta$
+plus white noise of variance $\bar S$. So the segment adds
+
+$$
+-\tfrac12\Big[n \log 2\pi\bar S + \textstyle\sum_i \tilde v_{a+i}^2 / \bar S
++ \log\det(I + E J) + D^\top J D - 2 D^\top \eta - c^\top \Sigma_\delta c\Big],
+$$
+$$
+J = Y_n / \bar S, \quad Y_n = \textstyle\sum_{i<n} w_i^\top w_i, \quad
+\eta = \textstyle\sum_{i<n} w_i^\top \tilde v_{a+i} / \bar S, \quad
+c = \eta - J D, \quad \Sigma_\delta = (I + E J)^{-1} E,
+$$
+
+and leaves the state at the segment's end with $D' = L^n (D + \Sigma_\delta c)$ and
+$E' = L^n \Sigma_\delta L^{n\top}$ (the steady filter's own error is independent of its
+innovations). A missing step $j$ then predicts without an update: since
+$F \bar P F^\top + Q = \bar P + \bar S G G^\top$ and the filled steady filter's mean
+moves by $L \hat m_j + G u_j = F \hat m_j + G \tilde v_j$,
+
+$$
+E \leftarrow F E F^\top + \bar S G G^\top, \qquad D \leftarrow F D - G \tilde v_j .
+$$
+
+The series starts with $D = 0$ and $E = P_0 - \bar P$; without gaps the recursion is the
+single segment of `bsts.kalman.marginal`. The per-segment quantities need no recursion
+over time: with a block length $B$, the powers $L^n = L^{n \bmod B} (L^B)^{\lfloor n/B
+\rfloor}$ and the Gramians $Y_n$ come from tables of $B + T/B$ small matrices, and
+$\eta$ from sums cut at the segment ends (one short scan over blocks, then windows of at
+most $B$ steps). What runs sequentially is a scan with one step per gap, each a few
+$d \times d$ products and one LU factorisation, so its cost is independent of the
+series' length. The gap
+positions are found at run time (`jnp.nonzero` with a static size), so a traced series,
+as a fitting program sees it, keeps this path; only an upper bound on their number is
+static.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float
+
+from bsts.kalman.steps import matmul, matvec, symmetrize
+
+__all__ = ["block_length", "gap_terms", "segment_term"]
+
+
+def block_length(num_steps: int) -> int:
+    r"""The table block $B$: about $\sqrt T$ (a power of two, at least 16, at most T).
+
+    It balances the tables ($B + T / B$ matrices), the windows ($B$ steps per segment
+    end) and the scan over blocks ($T / B$ steps).
+    """
+    return max(1, min(num_steps, max(16, 2 ** round(math.log2(math.sqrt(num_steps))))))
+
+
+def segment_term(D, E, J, eta):
+    r"""The bracketed terms of one segment that involve $D$ and $E$, and its posterior.
+
+    Returns:
+        `(term, mean, cov)`: $\log\det(I + EJ) + D^\top J D - 2 D^\top \eta
+        - c^\top \Sigma_\delta c$ (NaN if round-off made $\det(I + EJ) \le 0$), and
+        $D + \Sigma_\delta c$ and $\Sigma_\delta$, the moments of $\delta$ given the segment.
+    """
+    log_det, cov = _conditioned_excess(E, J)
+    term, _, shift = _quadratic_terms(log_det, cov, D, J, eta)
+    return term, D + shift, cov
+
+
+def _quadratic_terms(log_det, cov, D, J, eta):
+    r"""The term given $\log\det$ and $\Sigma_\delta$, with $c$ and $\Sigma_\delta c$."""
+    JD = matvec(J, D)
+    c = eta - JD
+    shift = matvec(cov, c)
+    return log_det + jnp.dot(D, JD) - 2.0 * jnp.dot(D, eta) - jnp.dot(c, shift), c, shift
+
+
+@jax.custom_vjp
+def _conditioned_excess(E: Float[Array, "d d"], J: Float[Array, "d d"]):
+    r"""$\log\det M$ and $\Sigma = M^{-1} E$ for $M = I + E J$ ($E$, $J$ symmetric).
+
+    Differentiated by hand: with $N = M^{-1}$, $d\Sigma = N\,dE\,N^\top - \Sigma\,dJ\,\Sigma$
+    and $d \log\det M = \mathrm{tr}(J N\,dE) + \mathrm{tr}(\Sigma\,dJ)$, so the reverse pass
+    is a few products (automatic differentiation of the LU factorisation cost about four
+    times the forward pass, in a scan step that runs once per gap).
+    """
+    return _conditioned_excess_forward(E, J)[:2]
+
+
+def _conditioned_excess_forward(E, J):
+    eye = jnp.eye(E.shape[-1], dtype=E.dtype)
+    # One factorisation for the determinant and the inverse: independent LAPACK calls side
+    # by side have hung XLA's CPU runtime (see `bsts.kalman.riccati`).
+    lu, pivots = jax.scipy.linalg.lu_factor(eye + matmul(E, J))
+    diagonal = jnp.diagonal(lu)
+    swaps = jnp.sum(pivots != jnp.arange(pivots.shape[0], dtype=pivots.dtype))
+    negative = (swaps + jnp.sum(diagonal < 0)) % 2 == 1
+    log_det = jnp.where(negative, jnp.nan, jnp.sum(jnp.log(jnp.abs(diagonal))))
+    inverse = jax.scipy.linalg.lu_solve((lu, pivots), eye)
+    return log_det, symmetrize(matmul(inverse, E)), inverse
+
+
+def _conditioned_excess_fwd(E, J):
+    log_det, cov, inverse = _conditioned_excess_forward(E, J)
+    return (log_det, cov), (J, cov, inverse)
+
+
+def _conditioned_excess_bwd(residuals, cotangents):
+    J, cov, inverse = residuals
+    log_det_bar, cov_bar = cotangents
+    cov_bar = symmetrize(cov_bar)
+    E_bar = matmul(matmul(inverse.T, cov_bar), inverse) + log_det_bar * matmul(inverse.T, J)
+    J_bar = log_det_bar * cov - matmul(matmul(cov, cov_bar), cov)
+    return E_bar, J_bar
+
+
+_conditioned_excess.defvjp(_conditioned_excess_fwd, _conditioned_excess_bwd)
+
+
+@jax.custom_vjp
+def _excess_recursion(E0, moves, J, eta, shifts, jumps, nonempty) -> Float[Array, " k"]:
+    r"""The segments' terms, carrying $(D, E)$ from one segment to the next.
+
+    Per segment: its `segment_term` with information $(J, \eta)$; then
+    $D \leftarrow M (D + \Sigma_\delta c) - s$ and $E \leftarrow M \Sigma_\delta M^\top + K$
+    with `moves` $M = F L^n$, `shifts` $s = G \tilde v_j$ and `jumps`
+    $K = \bar S G G^\top$ (the identity and zeros where no gap follows). Empty segments
+    (`nonempty` false) skip the factorisation. The reverse pass is written by hand:
+    automatic differentiation of the scan cost about three times its forward pass.
+    """
+    return _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty)[0]
+
+
+def _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty):
+    d = E0.shape[-1]
+    eye = jnp.eye(d, dtype=E0.dtype)
+
+    def step(carry, inputs):
+        D, E = carry
+        move, J_k, eta_k, shift, jump, full = inputs
+        log_det, cov, inverse = jax.lax.cond(
+            full,
+            _conditioned_excess_forward,
+            lambda E, _: (jnp.zeros((), E.dtype), E, eye),
+            E,
+            J_k,
+        )
+        term, c, shift_c = _quadratic_terms(log_det, cov, D, J_k, eta_k)
+        mean = D + shift_c
+        D_next = matvec(move, mean) - shift
+        E_next = symmetrize(matmul(matmul(move, cov), move.T)) + jump
+        return (D_next, E_next), (term, (D, c, shift_c, mean, cov, inverse))
+
+    init = (jnp.zeros(d, E0.dtype), E0)
+    _, (terms, saved) = jax.lax.scan(step, init, (moves, J, eta, shifts, jumps, nonempty))
+    return terms, saved
+
+
+def _excess_fwd(E0, moves, J, eta, shifts, jumps, nonempty):
+    terms, saved = _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty)
+    return terms, (moves, J, eta, nonempty, saved)
+
+
+def _excess_bwd(residuals, terms_bar):
+    moves, J, eta, nonempty, saved = residuals
+    d = moves.shape[-1]
+
+    def back(carry, inputs):
+        D_next_bar, E_next_bar = carry
+        move, J_k, eta_k, t, (D, c, shift_c, mean, cov, inverse) = inputs
+        # E' = sym(M cov M^T) + K and D' = M mean - s
+        X = symmetrize(E_next_bar)
+        move_bar = 2.0 * matmul(matmul(X, move), cov) + jnp.outer(D_next_bar, mean)
+        cov_bar = matmul(matmul(move.T, X), move)
+        mean_bar = matvec(move.T, D_next_bar)
+        # mean = D + shift_c, term = log_det + D J D - 2 D eta - c shift_c
+        shift_c_bar = mean_bar - t * c
+        D_bar = mean_bar + t * (2.0 * matvec(J_k, D) - 2.0 * eta_k)
+        eta_bar = -2.0 * t * D
+        J_bar = t * jnp.outer(D, D)
+        # shift_c = cov c, c = eta - J D
+        cov_bar = cov_bar + jnp.outer(shift_c_bar, c)
+        c_bar = matvec(cov, shift_c_bar) - t * shift_c
+        eta_bar = eta_bar + c_bar
+        J_bar = J_bar - jnp.outer(c_bar, D)
+        D_bar = D_bar - matvec(J_k, c_bar)
+        # (log_det, cov) from (E, J): `_conditioned_excess_bwd` (an empty segment has
+        # inverse I and J = 0, where the same formulas give E_bar = sym(cov_bar)).
+        E_bar, J_from_cov = _conditioned_excess_bwd((J_k, cov, inverse), (t, cov_bar))
+        return (D_bar, E_bar), (move_bar, J_bar + J_from_cov, eta_bar, -D_next_bar, E_next_bar)
+
+    init = (jnp.zeros(d, moves.dtype), jnp.zeros((d, d), moves.dtype))
+    (_, E0_bar), grads = jax.lax.scan(back, init, (moves, J, eta, terms_bar, saved), reverse=True)
+    nonempty_bar = np.zeros(nonempty.shape, jax.dtypes.float0)
+    return (E0_bar, *grads, nonempty_bar)
+
+
+_excess_recursion.defvjp(_excess_fwd, _excess_bwd)
+
+
+def _matrix_powers(M: Float[Array, "d d"], count: int) -> Float[Array, "n d d"]:
+    """$M^i$ for $i <$ `count`, by doubling."""
+    powers, step = jnp.eye(M.shape[0], dtype=M.dtype)[None], M
+    while powers.shape[0] < count:
+        powers = jnp.concatenate([powers, powers @ step])
+        step = step @ step
+    return powers[:count]
+
+
+def gap_terms(
+    F: Float[Array, "d d"],
+    G: Float[Array, " d"],
+    L: Float[Array, "d d"],
+    S_bar: Float[Array, ""],
+    rows: Float[Array, "T d"],
+    v: Float[Array, " T"],
+    missing: Bool[Array, " T"],
+    end,
+    initial_excess: Float[Array, "d d"],
+    max_gaps: int,
+) -> Float[Array, " k"]:
+    r"""Each segment's bracketed terms that involve $D$ and $E$ (module docstring).
+
+    Args:
+        F: the transition matrix.
+        G: the steady filter's gain.
+        L: its closed loop, $F - G H$.
+        S_bar: its innovation variance.
+        rows: $w_t = H L^t$ for $t < T$.
+        v: the steady innovations $\tilde v$ of the filled series, 0 from `end` on.
+        missing: the gaps: missing steps before `end`.
+        end: one past the last observed step (traced).
+        initial_excess: $P_0 - \bar P$.
+        max_gaps: the most gaps the scan has room for (static, at least 1).
+
+    Returns:
+        One term per segment (`max_gaps + 1`), 0 for the empty ones; NaN everywhere if
+        there are more than `max_gaps` gaps.
+    """
+    T, d = rows.shape
+    dtype = v.dtype
+    count = jnp.sum(missing)
+    gaps = jnp.nonzero(missing, size=max_gaps, fill_value=0)[0]
+    real = jnp.arange(max_gaps) < count
+    gaps = jnp.where(real, gaps, end)  # the spare gaps bound empty segments past the end
+    starts = jnp.concatenate([jnp.zeros(1, gaps.dtype), gaps + 1])
+    ends = jnp.concatenate([gaps, jnp.reshape(end, (1,)).astype(gaps.dtype)])
+    lengths = jnp.maximum(ends - starts, 0)
+
+    B = block_length(T)
+    num_blocks = -(-T // B)
+    short = _matrix_powers(L, B + 1)  # L^i, i <= B
+    long = _matrix_powers(short[B], num_blocks + 1)  # L^(B q), q <= T / B
+    outer = rows[:B, :, None] * rows[:B, None, :]
+    short_gram = jnp.concatenate([jnp.zeros((1, d, d), dtype), jnp.cumsum(outer, axis=0)])
+    block_gram = jnp.einsum("qji,jk,qkl->qil", long[:-1], short_gram[B], long[:-1])
+    long_gram = jnp.concatenate([jnp.zeros((1, d, d), dtype), jnp.cumsum(block_gram, axis=0)])
+    q, rem = lengths // B, lengths % B
+    powers = short[rem] @ long[q]
+    grams = long_gram[q] + jnp.einsum("kji,kjl,klm->kim", long[q], short_gram[rem], long[q])
+
+    # eta: sums cut at each segment's end, so that no long sum is differenced against
+    # another (float32 lost 2e-5 of the log-likelihood that way). Per block, the sum from
+    # its first step to the end of that step's segment, by a reverse scan over blocks;
+    # then per segment a window up to the next block boundary, plus that boundary's sum.
+    lags = jnp.arange(B)
+    padded = jnp.concatenate([v, jnp.zeros(num_blocks * B - T + 2 * B, dtype)])
+    block_starts = jnp.arange(num_blocks) * B
+    block_ends = ends[jnp.searchsorted(ends, block_starts)]  # ends: sorted, last is `end`
+    inside = lags[None, :] < (block_ends - block_starts)[:, None]
+    block_sums = jnp.where(inside, padded[: num_blocks * B].reshape(num_blocks, B), 0.0)
+    block_sums = block_sums @ rows[:B]
+    continues = block_ends >= block_starts + B
+    step_back = short[B].T
+
+    def back(later, inputs):
+        block_sum, go_on = inputs
+        here = block_sum + jnp.where(go_on, step_back @ later, 0.0)
+        return here, here
+
+    _, boundary = jax.lax.scan(back, jnp.zeros(d, dtype), (block_sums, continues), reverse=True)
+    boundary = jnp.concatenate([boundary, jnp.zeros((2, d), dtype)])
+    next_boundary = (starts // B + 1) * B
+    head = jnp.minimum(ends, next_boundary) - starts
+    window = padded[jnp.minimum(starts, T)[:, None] + lags[None, :]]
+    window = jnp.where(lags[None, :] < head[:, None], window, 0.0)
+    tail = jnp.einsum("kji,kj->ki", short[next_boundary - starts], boundary[starts // B + 1])
+    projections = window @ rows[:B] + jnp.where((ends > next_boundary)[:, None], tail, 0.0)
+
+    # A gap after a segment moves the state by F and adds its jump. After the last
+    # segment (and through the empty spare room) nothing moves, so nothing grows there.
+    followed = jnp.concatenate([real, jnp.zeros(1, bool)])
+    eye = jnp.eye(d, dtype=dtype)
+    moves = jnp.where(followed[:, None, None], F @ powers, eye)
+    gap_values = jnp.concatenate([v[jnp.clip(gaps, 0, T - 1)], jnp.zeros(1, dtype)])
+    shifts = jnp.where(followed[:, None], G[None, :] * gap_values[:, None], 0.0)
+    jumps = jnp.where(followed[:, None, None], S_bar * jnp.outer(G, G), 0.0)
+    terms = _excess_recursion(
+        initial_excess, moves, grams / S_bar, projections / S_bar, shifts, jumps, lengths > 0
+    )
+    return jnp.where(count <= max_gaps, terms, jnp.nan)
