@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bsts.kalman.marginal import gap_capacity
+from bsts.kalman.marginal import gap_capacity, interior_gaps
 
 __all__ = ["SeriesData", "prepare_series", "time_steps"]
 
@@ -75,9 +75,7 @@ class SeriesData:
     @property
     def gap_capacity(self) -> int | None:
         """The room its likelihood makes for its gaps (`bsts.kalman.marginal.gap_capacity`)."""
-        observed = np.flatnonzero(~np.isnan(self.y))
-        gaps = int(observed[-1] + 1 - observed.size) if observed.size else 0
-        return gap_capacity(gaps, self.num_timesteps)
+        return gap_capacity(interior_gaps(self.y), self.num_timesteps)
 
     def to_original(self, standardised: np.ndarray) -> np.ndarray:
         """Map values of the standardised target back to original units."""

@@ -11,7 +11,7 @@ from kalman_helpers import FIELD_NAMES, DenseOracle, llt_seasonal_system, random
 
 from bsts.kalman import StateSpace, kalman_filter, marginal_log_likelihood
 from bsts.kalman.marginal import gap_capacity, interior_gaps
-from bsts.kalman.segments import block_length
+from bsts.kalman.segments import RUN_PIECE, block_length, gap_pieces
 
 T = 300
 
@@ -61,6 +61,7 @@ PATTERNS = {
     "leading": [0, 1, 2],
     "scattered": [3, 77, 150, 151, 290, 298],
     "runs": list(range(20, 40)) + list(range(100, 125)),
+    "long-run": list(range(100, 170)),  # five scan steps of up to RUN_PIECE gaps
     "every-tenth": list(range(5, 290, 10)),
     "then-padding": [10, 50, *range(260, T)],  # a trailing run is no gap
 }
@@ -174,6 +175,17 @@ def test_float32_with_gaps_is_as_exact_as_the_filter(rng):
         f = np.asarray(getattr(filter_grad, name), np.float64)
         error, filter_error = np.max(np.abs(a - e)), np.max(np.abs(f - e))
         assert error <= max(1e-3 * np.max(np.abs(e)), 2 * filter_error), name
+
+
+def test_runs_of_gaps_take_one_scan_step_per_piece():
+    missing = np.zeros(200, bool)
+    missing[[3, 50, 51, 52]] = True  # two runs: 1 and 3 gaps
+    missing[100:140] = True  # 40 gaps: three pieces of up to 16
+    assert RUN_PIECE == 16
+    assert gap_pieces(missing) == 5
+    assert gap_pieces(np.zeros(5, bool)) == 0
+    y = np.where(missing, np.nan, 1.0)
+    assert interior_gaps(np.concatenate([y, [np.nan, 2.0, np.nan]])) == 6  # and one more
 
 
 def test_block_length_is_a_power_of_two_near_the_square_root():

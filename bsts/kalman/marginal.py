@@ -57,7 +57,7 @@ from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.riccati import riccati_fixed_point, riccati_step
-from bsts.kalman.segments import gap_terms, segment_term
+from bsts.kalman.segments import gap_pieces, gap_terms, segment_term
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
 
@@ -68,15 +68,19 @@ __all__ = [
     "steady_state_marginal_log_likelihood",
 ]
 
-# The scan across gaps costs a few d x d products and one LU factorisation per gap,
-# against one exact filter step per time step for the fallback: past a third of the
-# series' steps the exact filter is the cheaper of the two.
+# The scan across gaps costs a few d x d products and one LU factorisation per run of
+# gaps (up to 16 of them), against one exact filter step per time step for the
+# fallback: past a third of the series' steps in scan steps, the exact filter is the
+# cheaper of the two.
 _MAX_GAP_SHARE = 1 / 3
 _MIN_CAPACITY = 4
 
 
 def interior_gaps(y) -> int | None:
-    """The number of missing steps before the last observation of a concrete `y`.
+    """The scan steps the gaps of a concrete `y` take (`bsts.kalman.segments.gap_pieces`).
+
+    Gaps are the missing steps before the last observation; each run of them counts once
+    per `RUN_PIECE` steps.
 
     Returns:
         The count, or None when `y` is traced (unknown until run time) or not numeric.
@@ -90,7 +94,7 @@ def interior_gaps(y) -> int | None:
     observed = np.flatnonzero(~missing)
     if not observed.size:
         return 0
-    return int(np.sum(missing[: observed[-1]]))
+    return gap_pieces(missing[: observed[-1]])
 
 
 def gap_capacity(count: int, length: int) -> int | None:
@@ -200,21 +204,19 @@ def steady_state_marginal_log_likelihood(
     # A check, not part of the value: no gradient (it would be 0 * NaN without a solution).
     residual = jax.lax.stop_gradient(jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar)))
     tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
-    steps = jnp.arange(y.shape[0])
-    end = jnp.max(jnp.where(observed, steps, -1)) + 1
-    gaps = jnp.sum((steps < end) & ~observed)
-    usable = (residual <= tolerance) & (gaps <= max_gaps)
+    usable = residual <= tolerance
 
     # The fallback (no stabilising solution, round-off, or more gaps than the closed form
-    # has room for) is the exact filter as one block with its hand-written adjoint. The
-    # per-step steady path would run faster, but its gradient is not finite for some
-    # models whose Riccati equation has no stabilising solution (a semi-local trend's
-    # constant long-run slope, in float64) nor in parts of the parameter space in float32
-    # (NUTS diverged on monthly M1 series with the data traced). The fallback is common: a
-    # slope whose variance goes to zero has no stabilising solution in float32, and on
-    # monthly M1 series it took 20% of MAP's and 3% of NUTS's evaluations. Under reverse
-    # mode a `lax.cond` stores the residuals of both branches (zeros for the one not
-    # taken); the block's are only its inputs, so nothing of size T x d x d is written.
+    # has room for, where the closed form is NaN) is the exact filter as one block with
+    # its hand-written adjoint. The per-step steady path would run faster, but its gradient
+    # is not finite for some models whose Riccati equation has no stabilising solution (a
+    # semi-local trend's constant long-run slope, in float64) nor in parts of the
+    # parameter space in float32 (NUTS diverged on monthly M1 series with the data
+    # traced). The fallback is common: a slope whose variance goes to zero has no
+    # stabilising solution in float32, and on monthly M1 series it took 20% of MAP's and
+    # 3% of NUTS's evaluations. Under reverse mode a `lax.cond` stores the residuals of
+    # both branches (zeros for the one not taken); the block's are only its inputs, so
+    # nothing of size T x d x d is written.
     def per_step(_):
         return exact_log_likelihood(ssm, y, observed)
 

@@ -1,4 +1,4 @@
-r"""The closed-form marginal likelihood across gaps: one step per gap, none per time step.
+r"""The closed-form likelihood across gaps: a step per run of gaps, none per time step.
 
 Between two missing steps the series is a segment of observed steps, and within a
 segment the filter can be summarised in closed form (`bsts.kalman.marginal`): measured
@@ -28,16 +28,21 @@ $F \bar P F^\top + Q = \bar P + \bar S G G^\top$ and the filled steady filter's 
 moves by $L \hat m_j + G u_j = F \hat m_j + G \tilde v_j$,
 
 $$
-E \leftarrow F E F^\top + \bar S G G^\top, \qquad D \leftarrow F D - G \tilde v_j .
+E \leftarrow F E F^\top + \bar S G G^\top, \qquad D \leftarrow F D - G \tilde v_j ,
 $$
+
+and a run of $r$ consecutive gaps from $j$ on, in one step,
+$E \leftarrow F^r E F^{r\top} + \bar S \sum_{i<r} F^i G G^\top F^{i\top}$ and
+$D \leftarrow F^r D - \sum_{i<r} F^{r-1-i} G \tilde v_{j+i}$ (runs longer than
+`RUN_PIECE` take several steps).
 
 The series starts with $D = 0$ and $E = P_0 - \bar P$; without gaps the recursion is the
 single segment of `bsts.kalman.marginal`. The per-segment quantities need no recursion
 over time: with a block length $B$, the powers $L^n = L^{n \bmod B} (L^B)^{\lfloor n/B
 \rfloor}$ and the Gramians $Y_n$ come from tables of $B + T/B$ small matrices, and
 $\eta$ from sums cut at the segment ends (one short scan over blocks, then windows of at
-most $B$ steps). What runs sequentially is a scan with one step per gap, each a few
-$d \times d$ products and one LU factorisation, so its cost is independent of the
+most $B$ steps). What runs sequentially is a scan with one step per run of gaps, each
+a few $d \times d$ products and one LU factorisation, so its cost is independent of the
 series' length. The gap
 positions are found at run time (`jnp.nonzero` with a static size), so a traced series,
 as a fitting program sees it, keeps this path; only an upper bound on their number is
@@ -55,7 +60,24 @@ from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.steps import matmul, matvec, symmetrize
 
-__all__ = ["block_length", "gap_terms", "segment_term"]
+__all__ = ["RUN_PIECE", "block_length", "gap_pieces", "gap_terms", "segment_term"]
+
+# Consecutive gaps handled by one scan step (tables of F^r and of the inflow
+# sum_{i<r} F^i G G' F^i' for r up to this); a longer run of gaps takes several steps.
+RUN_PIECE = 16
+
+
+def gap_pieces(missing: np.ndarray) -> int:
+    """The scan steps a pattern of gaps takes: each run of gaps, in pieces of `RUN_PIECE`.
+
+    Args:
+        missing: the gaps (missing steps before the last observation), a boolean array.
+    """
+    gaps = np.flatnonzero(missing)
+    if not gaps.size:
+        return 0
+    runs = np.split(gaps, np.flatnonzero(np.diff(gaps) > 1) + 1)
+    return int(sum(-(-run.size // RUN_PIECE) for run in runs))
 
 
 def block_length(num_steps: int) -> int:
@@ -95,7 +117,7 @@ def _conditioned_excess(E: Float[Array, "d d"], J: Float[Array, "d d"]):
     Differentiated by hand: with $N = M^{-1}$, $d\Sigma = N\,dE\,N^\top - \Sigma\,dJ\,\Sigma$
     and $d \log\det M = \mathrm{tr}(J N\,dE) + \mathrm{tr}(\Sigma\,dJ)$, so the reverse pass
     is a few products (automatic differentiation of the LU factorisation cost about four
-    times the forward pass, in a scan step that runs once per gap).
+    times the forward pass, in a scan step that runs once per run of gaps).
     """
     return _conditioned_excess_forward(E, J)[:2]
 
@@ -252,12 +274,20 @@ def gap_terms(
     """
     T, d = rows.shape
     dtype = v.dtype
-    count = jnp.sum(missing)
-    gaps = jnp.nonzero(missing, size=max_gaps, fill_value=0)[0]
+    steps = jnp.arange(T)
+    present = jnp.where(~missing, steps, T)
+    # The first step at or after t that is not missing, and the first that is.
+    next_present = jax.lax.cummin(present, reverse=True)
+    next_missing = jax.lax.cummin(jnp.where(missing, steps, end), reverse=True)
+    run_offset = steps - jax.lax.cummax(jnp.where(~missing, steps, -1)) - 1
+    heads = missing & (run_offset % RUN_PIECE == 0)
+    count = jnp.sum(heads)
+    pieces = jnp.nonzero(heads, size=max_gaps, fill_value=0)[0]
     real = jnp.arange(max_gaps) < count
-    gaps = jnp.where(real, gaps, end)  # the spare gaps bound empty segments past the end
-    starts = jnp.concatenate([jnp.zeros(1, gaps.dtype), gaps + 1])
-    ends = jnp.concatenate([gaps, jnp.reshape(end, (1,)).astype(gaps.dtype)])
+    sizes = jnp.where(real, jnp.minimum(RUN_PIECE, next_present[pieces] - pieces), 0)
+    pieces = jnp.where(real, pieces, end)  # the spare room: empty segments past the end
+    starts = jnp.concatenate([jnp.zeros(1, pieces.dtype), pieces + sizes])
+    ends = jnp.concatenate([pieces, jnp.reshape(end, (1,)).astype(pieces.dtype)])
     lengths = jnp.maximum(ends - starts, 0)
 
     B = block_length(T)
@@ -279,7 +309,7 @@ def gap_terms(
     lags = jnp.arange(B)
     padded = jnp.concatenate([v, jnp.zeros(num_blocks * B - T + 2 * B, dtype)])
     block_starts = jnp.arange(num_blocks) * B
-    block_ends = ends[jnp.searchsorted(ends, block_starts)]  # ends: sorted, last is `end`
+    block_ends = next_missing[jnp.minimum(block_starts, T - 1)]
     inside = lags[None, :] < (block_ends - block_starts)[:, None]
     block_sums = jnp.where(inside, padded[: num_blocks * B].reshape(num_blocks, B), 0.0)
     block_sums = block_sums @ rows[:B]
@@ -300,14 +330,24 @@ def gap_terms(
     tail = jnp.einsum("kji,kj->ki", short[next_boundary - starts], boundary[starts // B + 1])
     projections = window @ rows[:B] + jnp.where((ends > next_boundary)[:, None], tail, 0.0)
 
-    # A gap after a segment moves the state by F and adds its jump. After the last
-    # segment (and through the empty spare room) nothing moves, so nothing grows there.
+    # A piece of r gaps after a segment moves the state by F^r and adds its jump and
+    # shift. After the last segment (and through the empty spare room) nothing moves, so
+    # nothing grows there.
     followed = jnp.concatenate([real, jnp.zeros(1, bool)])
+    sizes = jnp.concatenate([sizes, jnp.zeros(1, sizes.dtype)])
     eye = jnp.eye(d, dtype=dtype)
-    moves = jnp.where(followed[:, None, None], F @ powers, eye)
-    gap_values = jnp.concatenate([v[jnp.clip(gaps, 0, T - 1)], jnp.zeros(1, dtype)])
-    shifts = jnp.where(followed[:, None], G[None, :] * gap_values[:, None], 0.0)
-    jumps = jnp.where(followed[:, None, None], S_bar * jnp.outer(G, G), 0.0)
+    F_powers = _matrix_powers(F, RUN_PIECE + 1)  # F^r, r <= RUN_PIECE
+    F_G = F_powers[:RUN_PIECE] @ G  # F^i G
+    inflow = jnp.cumsum(F_G[:, :, None] * F_G[:, None, :], axis=0)
+    inflow = jnp.concatenate([jnp.zeros((1, d, d), dtype), inflow])  # sum_{i<r} F^i G G' F^i'
+    moves = jnp.where(followed[:, None, None], F_powers[sizes] @ powers, eye)
+    jumps = jnp.where(followed[:, None, None], S_bar * inflow[sizes], 0.0)
+    # sum_{i<r} F^(r-1-i) G v_{j+i}: the filled steady filter's innovations in the piece.
+    piece_lags = jnp.arange(RUN_PIECE)
+    at_gaps = padded[jnp.minimum(ends, T)[:, None] + piece_lags[None, :]]
+    at_gaps = jnp.where(piece_lags[None, :] < sizes[:, None], at_gaps, 0.0)
+    weights = F_G[jnp.clip(sizes[:, None] - 1 - piece_lags[None, :], 0, RUN_PIECE - 1)]
+    shifts = jnp.where(followed[:, None], jnp.einsum("ki,kid->kd", at_gaps, weights), 0.0)
     terms = _excess_recursion(
         initial_excess, moves, grams / S_bar, projections / S_bar, shifts, jumps, lengths > 0
     )
