@@ -496,6 +496,8 @@ def fit_many(
         progress_bar=progress_bar,
     )
     fits = Fits(model, method, posteriors, panel.skipped, seed, id_col, time_col)
+    if method == "nuts":
+        _warn_at_maximum_depth(posteriors, options["max_tree_depth"])
     if len(panel.skipped):
         warnings.warn(
             f"{len(panel.skipped)} series skipped (see fits.skipped for why): "
@@ -503,6 +505,23 @@ def fit_many(
             stacklevel=2,
         )
     return fits
+
+
+def _warn_at_maximum_depth(posteriors: dict, max_tree_depth: int) -> None:
+    """Warn, naming them, when series had NUTS draws cut at the largest tree allowed."""
+    limit = 2**max_tree_depth - 1
+    cut = [
+        key for key, post in posteriors.items() if np.any(post.sample_stats["num_steps"] >= limit)
+    ]
+    if cut:
+        warnings.warn(
+            f"{len(cut)} of {len(posteriors)} series had NUTS draws stopped at the maximum "
+            f"tree depth ({max_tree_depth}, {limit} leapfrog steps) before their trajectories "
+            f"turned back, so their chains explore slowly: {cut[:5]}. Check their ESS in "
+            "fits.diagnostics(); raise max_tree_depth, or run longer.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def fit_prepared(

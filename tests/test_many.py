@@ -289,6 +289,19 @@ def test_summary_is_long_and_flags_convergence(nuts_fits):
     assert relaxed["converged"].sum() == (relaxed["divergences"] == 0).sum()
 
 
+def test_series_cut_at_the_maximum_tree_depth_are_named(nuts_fits):
+    from bsts.many import _warn_at_maximum_depth
+
+    posteriors = {key: nuts_fits[key] for key in nuts_fits.ids}
+    # Depth 1 allows one leapfrog step, which every draw takes: all four are named.
+    with pytest.warns(RuntimeWarning, match=r"4 of 4 series .* \['a', 'b', 'c', 'd'\]"):
+        _warn_at_maximum_depth(posteriors, 1)
+    deepest = max(int(post.sample_stats["num_steps"].max()) for post in posteriors.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_at_maximum_depth(posteriors, int(np.log2(deepest + 1)) + 1)
+
+
 def test_map_summary_has_the_modes(map_fits):
     table = map_fits.summary()
     assert list(table.columns) == ["unique_id", "parameter", "mean"]

@@ -153,33 +153,27 @@ _conditioned_excess.defvjp(_conditioned_excess_fwd, _conditioned_excess_bwd)
 
 
 @jax.custom_vjp
-def _excess_recursion(E0, moves, J, eta, shifts, jumps, nonempty) -> Float[Array, " k"]:
+def _excess_recursion(E0, moves, J, eta, shifts, jumps) -> Float[Array, " k"]:
     r"""The segments' terms, carrying $(D, E)$ from one segment to the next.
 
     Per segment: its `segment_term` with information $(J, \eta)$; then
     $D \leftarrow M (D + \Sigma_\delta c) - s$ and $E \leftarrow M \Sigma_\delta M^\top + K$
     with `moves` $M = F L^n$, `shifts` $s = G \tilde v_j$ and `jumps`
-    $K = \bar S G G^\top$ (the identity and zeros where no gap follows). Empty segments
-    (`nonempty` false) skip the factorisation. The reverse pass is written by hand:
+    $K = \bar S G G^\top$ (the identity and zeros where no gap follows). An empty
+    segment has $J = 0$ exactly, so its factorisation is of $I$ and its term 0 (a branch
+    to skip it saved nothing measurable). The reverse pass is written by hand:
     automatic differentiation of the scan cost about three times its forward pass.
     """
-    return _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty)[0]
+    return _excess_forward(E0, moves, J, eta, shifts, jumps)[0]
 
 
-def _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty):
+def _excess_forward(E0, moves, J, eta, shifts, jumps):
     d = E0.shape[-1]
-    eye = jnp.eye(d, dtype=E0.dtype)
 
     def step(carry, inputs):
         D, E = carry
-        move, J_k, eta_k, shift, jump, full = inputs
-        log_det, cov, inverse = jax.lax.cond(
-            full,
-            _conditioned_excess_forward,
-            lambda E, _: (jnp.zeros((), E.dtype), E, eye),
-            E,
-            J_k,
-        )
+        move, J_k, eta_k, shift, jump = inputs
+        log_det, cov, inverse = _conditioned_excess_forward(E, J_k)
         term, c, shift_c = _quadratic_terms(log_det, cov, D, J_k, eta_k)
         mean = D + shift_c
         D_next = matvec(move, mean) - shift
@@ -187,17 +181,17 @@ def _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty):
         return (D_next, E_next), (term, (D, c, shift_c, mean, cov, inverse))
 
     init = (jnp.zeros(d, E0.dtype), E0)
-    _, (terms, saved) = jax.lax.scan(step, init, (moves, J, eta, shifts, jumps, nonempty))
+    _, (terms, saved) = jax.lax.scan(step, init, (moves, J, eta, shifts, jumps))
     return terms, saved
 
 
-def _excess_fwd(E0, moves, J, eta, shifts, jumps, nonempty):
-    terms, saved = _excess_forward(E0, moves, J, eta, shifts, jumps, nonempty)
-    return terms, (moves, J, eta, nonempty, saved)
+def _excess_fwd(E0, moves, J, eta, shifts, jumps):
+    terms, saved = _excess_forward(E0, moves, J, eta, shifts, jumps)
+    return terms, (moves, J, eta, saved)
 
 
 def _excess_bwd(residuals, terms_bar):
-    moves, J, eta, nonempty, saved = residuals
+    moves, J, eta, saved = residuals
     d = moves.shape[-1]
 
     def back(carry, inputs):
@@ -226,8 +220,7 @@ def _excess_bwd(residuals, terms_bar):
 
     init = (jnp.zeros(d, moves.dtype), jnp.zeros((d, d), moves.dtype))
     (_, E0_bar), grads = jax.lax.scan(back, init, (moves, J, eta, terms_bar, saved), reverse=True)
-    nonempty_bar = np.zeros(nonempty.shape, jax.dtypes.float0)
-    return (E0_bar, *grads, nonempty_bar)
+    return (E0_bar, *grads)
 
 
 _excess_recursion.defvjp(_excess_fwd, _excess_bwd)
@@ -349,6 +342,6 @@ def gap_terms(
     weights = F_G[jnp.clip(sizes[:, None] - 1 - piece_lags[None, :], 0, RUN_PIECE - 1)]
     shifts = jnp.where(followed[:, None], jnp.einsum("ki,kid->kd", at_gaps, weights), 0.0)
     terms = _excess_recursion(
-        initial_excess, moves, grams / S_bar, projections / S_bar, shifts, jumps, lengths > 0
+        initial_excess, moves, grams / S_bar, projections / S_bar, shifts, jumps
     )
     return jnp.where(count <= max_gaps, terms, jnp.nan)
