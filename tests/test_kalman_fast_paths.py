@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.linalg
 from kalman_helpers import FIELD_NAMES, co2_monthly, co2_system, llt_seasonal_system, random_system
 
 from bsts.kalman import (
@@ -18,7 +19,7 @@ from bsts.kalman import (
     marginal_log_likelihood,
 )
 from bsts.kalman.marginal import gap_capacity, interior_gaps, shared_gap_capacity
-from bsts.kalman.riccati import riccati_fixed_point, riccati_step
+from bsts.kalman.riccati import riccati_fixed_point, riccati_step, steady_state_holds
 from bsts.kalman.transition import Transition
 
 
@@ -421,6 +422,53 @@ def test_nearly_deterministic_seasonal(rng, seasonal_var, closed_in_float32):
     )
     np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
     np.testing.assert_allclose(gradient, expected, atol=2e-3)
+
+
+@pytest.mark.parametrize("obs_var", [1e-8, 1e-13])
+def test_nearly_exact_observation(rng, obs_var):
+    # An observation variance near zero (the half-hourly electricity series' MAP has 6.5e-13
+    # of the series' variance) made the doubling's H H' / r swamp the solution: NaN in
+    # float32 and, in float64, a solution 100% off at 1e-17. The doubling now runs with r
+    # floored and Newton steps finish the solve at the true r, against SciPy's QZ-based
+    # solver in float64 and on the closed form, value and gradient, in both precisions.
+    y = _series(rng, 1500)
+    base = _llt_seasonal()
+    system = llt_seasonal_system(
+        sigma2_obs=obs_var,
+        sigma2_level=0.1,
+        sigma2_slope=1e-4,
+        sigma2_seasonal=1e-6,
+        initial_mean=base.initial_mean,
+        initial_cov=base.initial_cov,
+    )
+    F, Q, H, _, r, *_ = (np.asarray(a) for a in system.arrays())
+    expected_P = scipy.linalg.solve_discrete_are(F.T, H[:, None], Q, np.array([[r]]))
+    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+        arrays = tuple(jnp.asarray(a, dtype) for a in (F, Q, H, r))
+        P_bar = riccati_fixed_point(*arrays)
+        assert steady_state_holds(P_bar, *arrays), dtype
+        np.testing.assert_allclose(
+            P_bar, expected_P, rtol=rtol, atol=rtol * np.abs(expected_P).max()
+        )
+
+    def by_log_variances(log_q, arrays, y, total):
+        q = jnp.exp(log_q)
+        cov = arrays[1].at[0, 0].set(q[1]).at[2, 2].set(q[2])
+        return total(StateSpace(arrays[0], cov, arrays[2], arrays[3], q[0], *arrays[5:]), y)
+
+    log_q = np.log([obs_var, 0.1, 1e-6])
+    arrays64 = tuple(jnp.asarray(a) for a in system.arrays())
+    arrays32 = tuple(jnp.asarray(a) for a in system.arrays(np.float32))
+    reference, expected = jax.value_and_grad(by_log_variances)(log_q, arrays64, y, _exact_total)
+    fast = jax.jit(jax.value_and_grad(by_log_variances), static_argnums=3)
+    value, gradient = fast(log_q, arrays64, y, marginal_log_likelihood)
+    np.testing.assert_allclose(float(value), float(reference), rtol=1e-10)
+    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-6)
+    value, gradient = fast(
+        log_q.astype(np.float32), arrays32, y.astype(np.float32), marginal_log_likelihood
+    )
+    np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
+    np.testing.assert_allclose(gradient, expected, atol=2e-2 * np.abs(expected).max())
 
 
 def test_traced_series_without_room_for_gaps_runs_the_exact_filter_directly(rng):

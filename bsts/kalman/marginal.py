@@ -56,7 +56,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from bsts.kalman.exact_block import exact_log_likelihood
-from bsts.kalman.riccati import riccati_fixed_point, riccati_step
+from bsts.kalman.riccati import riccati_fixed_point, steady_state_holds
 from bsts.kalman.segments import gap_pieces, gap_terms, segment_term
 from bsts.kalman.state_space import StateSpace
 from bsts.kalman.steps import LOG_2PI, power_rows, symmetrize
@@ -202,9 +202,7 @@ def steady_state_marginal_log_likelihood(
     )
     P_bar = riccati_fixed_point(F, Q, H, r)
     # A check, not part of the value: no gradient (it would be 0 * NaN without a solution).
-    residual = jax.lax.stop_gradient(jnp.max(jnp.abs(riccati_step(P_bar, F, Q, H, r) - P_bar)))
-    tolerance = 1e3 * jnp.finfo(P_bar.dtype).eps * jnp.max(jnp.abs(P_bar))
-    usable = residual <= tolerance
+    usable = steady_state_holds(*jax.lax.stop_gradient((P_bar, F, Q, H, r)))
 
     # The fallback (no stabilising solution, round-off, or more gaps than the closed form
     # has room for, where the closed form is NaN) is the exact filter as one block with
