@@ -29,6 +29,7 @@ Usage:
     python benchmarks/long_series.py --cases hourly --lengths 10000
     python benchmarks/long_series.py --cases hourly-gaps --lengths 10000
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
+    python benchmarks/long_series.py --dense-mass
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _case(name: str, length: int):
     return frame, "demand", model
 
 
-def run_one(name: str, length: int, num_warmup: int, num_samples: int) -> dict:
+def run_one(
+    name: str, length: int, num_warmup: int, num_samples: int, dense_mass: bool = False
+) -> dict:
     """One fit, in this process; the figures of one row."""
     import numpy as np
 
@@ -96,6 +99,7 @@ def run_one(name: str, length: int, num_warmup: int, num_samples: int) -> dict:
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=1,
+        dense_mass=dense_mass,
         progress_bar=False,
     )
     wall = time.perf_counter() - start
@@ -173,6 +177,9 @@ def main() -> None:
     parser.add_argument("--num-warmup", type=int, default=300)
     parser.add_argument("--num-samples", type=int, default=300)
     parser.add_argument("--gradients", action="store_true")
+    parser.add_argument(
+        "--dense-mass", action="store_true", help="adapt a dense mass matrix (not the default)"
+    )
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     args = parser.parse_args()
     if args.gradients:
@@ -184,14 +191,17 @@ def main() -> None:
             time_gradients(args.electricity_length, "electricity", repeats=3)
         return
     if args.one:
-        row = run_one(args.one[0], int(args.one[1]), args.num_warmup, args.num_samples)
+        row = run_one(
+            args.one[0], int(args.one[1]), args.num_warmup, args.num_samples, args.dense_mass
+        )
         print(json.dumps(row))
         return
     jobs = [(c, n) for c in ("hourly", "hourly-gaps") if c in args.cases for n in args.lengths]
     if "electricity" in args.cases:
         jobs.append(("electricity", args.electricity_length))
     print(
-        f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case\n"
+        f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case"
+        f"{', dense mass matrix' if args.dense_mass else ''}\n"
         "| case | T | wall (s) | min bulk ESS (parameter) | mean tree depth warm-up / sampling "
         "| warm-up iterations at depth 10 | step size | divergences | peak RSS (GB) |\n"
         "|---|---|---|---|---|---|---|---|---|"
@@ -207,7 +217,7 @@ def main() -> None:
             str(args.num_warmup),
             "--num-samples",
             str(args.num_samples),
-        ]
+        ] + (["--dense-mass"] if args.dense_mass else [])
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"| {name} | {length} | failed: {done.stderr.strip().splitlines()[-1]} |")
