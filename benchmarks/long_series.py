@@ -9,6 +9,9 @@ memory of the process (`ru_maxrss`) is the fit's own. Cases:
 - `hourly-gaps`: the same series with 24 of its hours dropped at random (seeded), as a
   real sensor series misses a few readings: `bsts` puts them back on the hourly grid as
   missing values, so the likelihood runs across 24 gaps;
+- `electricity-hourly-gaps`: a real hourly series with gaps: the bundled half-hourly
+  electricity demand averaged by hour (its last `--electricity-hourly-length` hours) with
+  24 hours dropped at random (seeded), LocalLevel + FourierSeasonal(24, harmonics=3);
 - `electricity`: the bundled half-hourly electricity demand (`electricity_halfhourly`,
   its last `--electricity-length` points), LocalLevel + FourierSeasonal(48, 3) +
   FourierSeasonal(336, 3) (daily and weekly cycles).
@@ -28,6 +31,7 @@ Usage:
     python benchmarks/long_series.py --gradients --cases electricity
     python benchmarks/long_series.py --cases hourly --lengths 10000
     python benchmarks/long_series.py --cases hourly-gaps --lengths 10000
+    python benchmarks/long_series.py --cases electricity-hourly-gaps
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
     python benchmarks/long_series.py --dense-mass
 """
@@ -72,6 +76,13 @@ def _case(name: str, length: int):
             data = data.drop(data.index[dropped])
         model = bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
         return data, "y", model
+    if name == "electricity-hourly-gaps":
+        demand = bsts.datasets.load("electricity_halfhourly")["demand"]
+        hourly = demand.resample("h").mean().iloc[-length:]
+        rng = np.random.default_rng(HOURLY_SEED + 1)
+        dropped = rng.choice(np.arange(1, len(hourly) - 1), size=GAPS, replace=False)
+        data = hourly.drop(hourly.index[dropped]).to_frame("demand")
+        return data, "demand", bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
     frame = bsts.datasets.load("electricity_halfhourly")[["demand"]].iloc[-length:]
     model = (
         bsts.LocalLevel()
@@ -174,6 +185,7 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=["hourly", "electricity"])
     parser.add_argument("--lengths", nargs="+", type=int, default=[10_000, 100_000])
     parser.add_argument("--electricity-length", type=int, default=17_520)
+    parser.add_argument("--electricity-hourly-length", type=int, default=8_760)
     parser.add_argument("--num-warmup", type=int, default=300)
     parser.add_argument("--num-samples", type=int, default=300)
     parser.add_argument("--gradients", action="store_true")
@@ -197,6 +209,8 @@ def main() -> None:
         print(json.dumps(row))
         return
     jobs = [(c, n) for c in ("hourly", "hourly-gaps") if c in args.cases for n in args.lengths]
+    if "electricity-hourly-gaps" in args.cases:
+        jobs.append(("electricity-hourly-gaps", args.electricity_hourly_length))
     if "electricity" in args.cases:
         jobs.append(("electricity", args.electricity_length))
     print(
