@@ -63,25 +63,27 @@ def simulate_hourly(length: int):
     return pd.DataFrame({"y": y}, index=index)
 
 
-def _case(name: str, length: int):
+def _drop_hours(data):
+    """`data` without `GAPS` of its interior rows, drawn at random (seeded)."""
     import numpy as np
 
+    rng = np.random.default_rng(HOURLY_SEED + 1)
+    dropped = rng.choice(np.arange(1, len(data) - 1), size=GAPS, replace=False)
+    return data.drop(data.index[dropped])
+
+
+def _case(name: str, length: int):
     import bsts
 
     if name in ("hourly", "hourly-gaps"):
         data = simulate_hourly(length)
         if name == "hourly-gaps":
-            rng = np.random.default_rng(HOURLY_SEED + 1)
-            dropped = rng.choice(np.arange(1, length - 1), size=GAPS, replace=False)
-            data = data.drop(data.index[dropped])
+            data = _drop_hours(data)
         model = bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
         return data, "y", model
     if name == "electricity-hourly-gaps":
         demand = bsts.datasets.load("electricity_halfhourly")["demand"]
-        hourly = demand.resample("h").mean().iloc[-length:]
-        rng = np.random.default_rng(HOURLY_SEED + 1)
-        dropped = rng.choice(np.arange(1, len(hourly) - 1), size=GAPS, replace=False)
-        data = hourly.drop(hourly.index[dropped]).to_frame("demand")
+        data = _drop_hours(demand.resample("h").mean().iloc[-length:].to_frame("demand"))
         return data, "demand", bsts.LocalLevel() + bsts.FourierSeasonal(24, harmonics=3)
     frame = bsts.datasets.load("electricity_halfhourly")[["demand"]].iloc[-length:]
     model = (

@@ -412,16 +412,28 @@ def test_nearly_deterministic_seasonal(rng, seasonal_var, closed_in_float32):
         return total(StateSpace(arrays[0], cov, *arrays[2:]), y)
 
     log_q = np.log([0.1, seasonal_var])
-    reference, expected = jax.value_and_grad(by_log_variances)(log_q, arrays64, y, _exact_total)
-    fast = jax.jit(jax.value_and_grad(by_log_variances), static_argnums=3)
-    value, gradient = fast(log_q, arrays64, y, marginal_log_likelihood)
-    np.testing.assert_allclose(float(value), float(reference), rtol=1e-10)
-    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-9)
-    value, gradient = fast(
+    exact, closed64, closed32 = _exact_and_closed_form(by_log_variances, log_q, system, y)
+    np.testing.assert_allclose(closed64[0], exact[0], rtol=1e-10)
+    np.testing.assert_allclose(closed64[1], exact[1], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(closed32[0], exact[0], rtol=1e-5)
+    np.testing.assert_allclose(closed32[1], exact[1], atol=2e-3)
+
+
+def _exact_and_closed_form(loss, log_q, system, y):
+    """`(value, gradient)` of `loss(log_q, arrays, y, total)` three ways.
+
+    The exact filter in float64 (the reference), then the closed form
+    (`marginal_log_likelihood`, jitted) in float64 and in float32.
+    """
+    arrays64 = tuple(jnp.asarray(a) for a in system.arrays())
+    arrays32 = tuple(jnp.asarray(a) for a in system.arrays(np.float32))
+    reference = jax.value_and_grad(loss)(log_q, arrays64, y, _exact_total)
+    fast = jax.jit(jax.value_and_grad(loss), static_argnums=3)
+    closed64 = fast(log_q, arrays64, y, marginal_log_likelihood)
+    closed32 = fast(
         log_q.astype(np.float32), arrays32, y.astype(np.float32), marginal_log_likelihood
     )
-    np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
-    np.testing.assert_allclose(gradient, expected, atol=2e-3)
+    return reference, closed64, closed32
 
 
 def test_nearly_exact_observation(rng):
@@ -457,18 +469,11 @@ def test_nearly_exact_observation(rng):
         return total(StateSpace(arrays[0], cov, arrays[2], arrays[3], q[0], *arrays[5:]), y)
 
     log_q = np.log([obs_var, 0.1, 1e-6])
-    arrays64 = tuple(jnp.asarray(a) for a in system.arrays())
-    arrays32 = tuple(jnp.asarray(a) for a in system.arrays(np.float32))
-    reference, expected = jax.value_and_grad(by_log_variances)(log_q, arrays64, y, _exact_total)
-    fast = jax.jit(jax.value_and_grad(by_log_variances), static_argnums=3)
-    value, gradient = fast(log_q, arrays64, y, marginal_log_likelihood)
-    np.testing.assert_allclose(float(value), float(reference), rtol=1e-10)
-    np.testing.assert_allclose(gradient, expected, rtol=1e-6, atol=1e-6)
-    value, gradient = fast(
-        log_q.astype(np.float32), arrays32, y.astype(np.float32), marginal_log_likelihood
-    )
-    np.testing.assert_allclose(float(value), float(reference), rtol=1e-5)
-    np.testing.assert_allclose(gradient, expected, atol=2e-2 * np.abs(expected).max())
+    exact, closed64, closed32 = _exact_and_closed_form(by_log_variances, log_q, system, y)
+    np.testing.assert_allclose(closed64[0], exact[0], rtol=1e-10)
+    np.testing.assert_allclose(closed64[1], exact[1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(closed32[0], exact[0], rtol=1e-5)
+    np.testing.assert_allclose(closed32[1], exact[1], atol=2e-2 * np.abs(exact[1]).max())
 
 
 def test_traced_series_without_room_for_gaps_runs_the_exact_filter_directly(rng):

@@ -10,6 +10,9 @@ from bsts.kalman.steps import symmetrize
 
 __all__ = ["riccati_fixed_point", "riccati_step", "steady_state_holds"]
 
+# A Riccati step may move a steady state's entries by this many eps of its largest.
+_ACCEPTED = 1e3
+
 
 def riccati_step(P, F, Q, H, r):
     r"""One predicted-covariance step: $F (P - P H^\top H P / (H P H^\top + r)) F^\top + Q$."""
@@ -86,10 +89,6 @@ def steady_state_holds(P_bar, F, Q, H, r):
     entry by more than $10^3 \epsilon$ of the largest. NaN (no solution) fails it.
     """
     return _residual(P_bar, F, Q, H, r) <= _ACCEPTED * _scale(P_bar)
-
-
-# A Riccati step may move a steady state's entries by this many eps of its largest.
-_ACCEPTED = 1e3
 
 
 def _residual(P, F, Q, H, r):
