@@ -42,8 +42,8 @@ def _solve_riccati(F, Q, H, r, max_iterations: int = 100):
     eps = jnp.finfo(F.dtype).eps
     tolerance = 16 * eps
     # The doubling starts from H H' / r, whose round-off relative to the solution grows as
-    # 1 / r: a nearly exact observation (the half-hourly electricity series' MAP has
-    # r = 6.5e-13 in float32) gave NaN, and r = 1e-6 a solution 0.6% off. It runs with r
+    # 1 / r: at a nearly exact observation (the half-hourly electricity series' MAP has
+    # r = 6.5e-13 in float32) its solution failed `steady_state_holds`. It runs with r
     # floored at sqrt(eps) of the process variance the observation sees, and Newton steps
     # below take the solution to the true r.
     r_doubling = jnp.maximum(r, jnp.sqrt(eps) * (H @ Q @ H))
