@@ -262,10 +262,11 @@ def test_pooled_class_fits_recover_dynamics(settings, train, held_out):
 
 
 def test_unequal_lengths_list_of_arrays(train):
+    # As many series as `train`: the fit reuses the programs compiled for its 20 members.
     rng = np.random.default_rng(5)
     X, y = [], []
     for label in LABELS:
-        for _ in range(8):
+        for _ in range(10):
             n = int(rng.integers(49, 61))
             X.append(_with_gaps(rng, _ar(rng, PHI[label], np.arange(n, dtype=float))))
             y.append(label)
@@ -388,11 +389,13 @@ def test_pipeline_refit_is_deterministic(train, members, held_out):
     assert pipeline.score(*held_out) == members.score(*held_out)
 
 
-def test_cross_val_score_two_folds(train):
+def test_cross_val_score_two_folds(held_out):
     pytest.importorskip("sklearn")
     from sklearn.model_selection import cross_val_score
 
-    X, y = train
+    # Two folds of the 40 held-out series: each fold fits 20 members, as `train` does, and
+    # reuses their compiled programs.
+    X, y = held_out
     scores = cross_val_score(Classifier(**FAST), X, y, cv=2)
     assert scores.shape == (2,)
     assert np.all(scores >= 0.8)
