@@ -20,6 +20,12 @@ Prints one row per case: wall time of the fit (compilation included), the smalle
 ESS over the parameters, the mean tree depth (log2 of leapfrog steps + 1) in warm-up and
 in sampling, the adapted step size, divergences, and the peak RSS.
 
+With `--compile-memory`, instead: what compiling the value and gradient of the model's
+potential costs, with XLA's default options and with the options bsts compiles its own
+programs with (`bsts._compile`), each in a fresh process: compile seconds, the growth of
+the process's resident memory while compiling (its peak, reset before the compile), and
+the milliseconds per evaluation of the compiled program.
+
 With `--gradients`, instead: the cost of one value and gradient of the model's potential
 (the function NUTS differentiates) at the MAP point, and on the hourly series also with its
 seasonal scale set to each of 1e-3 ... 1e-8 (standardised units), where a nearly
@@ -29,6 +35,7 @@ Usage:
     python benchmarks/long_series.py
     python benchmarks/long_series.py --gradients --lengths 10000
     python benchmarks/long_series.py --gradients --cases electricity
+    python benchmarks/long_series.py --compile-memory --cases hourly hourly-gaps --lengths 10000
     python benchmarks/long_series.py --cases hourly --lengths 10000
     python benchmarks/long_series.py --cases hourly-gaps --lengths 10000
     python benchmarks/long_series.py --cases electricity-hourly-gaps
@@ -182,6 +189,86 @@ def time_gradients(
         print(f"| {label} | {(time.perf_counter() - start) / repeats * 1e3:.1f} |", flush=True)
 
 
+def _resident_gb(field: str) -> float:
+    """`VmRSS` (now) or `VmHWM` (peak since the last reset) of this process, in GB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field):
+                return int(line.split()[1]) / 2**20
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def compile_memory_one(name: str, length: int, options: str) -> dict:
+    """Compile the potential's value and gradient once, with `options` ("bsts" or "xla")."""
+    import ctypes
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from numpyro.infer.util import initialize_model
+
+    import bsts
+    from bsts import _compile, batch, inference
+
+    data, target, model = _case(name, length)
+    mode = bsts.fit(model, data, target=target, method="map")
+    series = mode.series
+    padded = batch.padded_length(model, series.num_timesteps, "nuts")
+    arrays = batch.padded_arrays(series, mode.inputs, padded)
+    program = inference.program_for("nuts", padded, series.regular, {}, series.gap_capacity)
+
+    def value_and_grad(z, arrays):
+        inputs = batch._inputs(arrays, program)
+        info = initialize_model(
+            jax.random.PRNGKey(0), model, model_args=(inputs,), model_kwargs={"y": arrays["y"]}
+        )
+        return jax.value_and_grad(info.potential_fn)(z)
+
+    z = {k: jnp.log(jnp.float32(np.ravel(v)[0])) for k, v in mode.draws.items()}
+    lowered = jax.jit(value_and_grad).lower(z, arrays)
+    # Freed memory back to the system, and the peak reset, so that the peak is the compile's.
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    before = _resident_gb("VmRSS")
+    start = time.perf_counter()
+    compiled = _compile.compile_lowered(lowered) if options == "bsts" else lowered.compile()
+    seconds = time.perf_counter() - start
+    peak = _resident_gb("VmHWM") - before
+    jax.block_until_ready(compiled(z, arrays))
+    times = []
+    for _ in range(20):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(z, arrays))
+        times.append(time.perf_counter() - start)
+    return {"compile_s": seconds, "peak_gb": peak, "run_ms": 1e3 * float(np.median(times))}
+
+
+def compile_memory(cases, lengths) -> None:
+    """One row per case and length: XLA's default options against bsts's."""
+    print(
+        "| case | T | options | compile (s) | resident memory growth while compiling (GB) "
+        "| value and gradient (ms) |\n|---|---|---|---|---|---|"
+    )
+    for name in ("hourly", "hourly-gaps"):
+        if name not in cases:
+            continue
+        for length in lengths:
+            for options in ("xla", "bsts"):
+                command = [sys.executable, __file__, "--compile-one", name, str(length), options]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    print(f"| {name} | {length} | {options} | failed: {done.stderr[-300:]} |")
+                    continue
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                label = "XLA defaults" if options == "xla" else "bsts (`bsts._compile`)"
+                print(
+                    f"| {name} | {length:,} | {label} | {r['compile_s']:.1f} "
+                    f"| {r['peak_gb']:.2f} | {r['run_ms']:.1f} |",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["hourly", "electricity"])
@@ -194,8 +281,17 @@ def main() -> None:
     parser.add_argument(
         "--dense-mass", action="store_true", help="adapt a dense mass matrix (not the default)"
     )
+    parser.add_argument("--compile-memory", action="store_true")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
+    parser.add_argument("--compile-one", nargs=3, help=argparse.SUPPRESS)  # case length options
     args = parser.parse_args()
+    if args.compile_one:
+        name, length, options = args.compile_one
+        print(json.dumps(compile_memory_one(name, int(length), options)))
+        return
+    if args.compile_memory:
+        compile_memory(args.cases, args.lengths)
+        return
     if args.gradients:
         for name in ("hourly", "hourly-gaps"):
             if name in args.cases:

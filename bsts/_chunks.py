@@ -21,6 +21,8 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from bsts._compile import jit
+
 __all__ = ["CHUNK_ELEMENTS", "chunk_size", "map_in_chunks"]
 
 # 2^24 numbers: 64 MB per buffer in float32. A chunk's computation holds a handful of such
@@ -49,7 +51,7 @@ def map_in_chunks(fn: Callable, args: tuple, elements_per_item: int):
     """
     count = jax.tree_util.tree_leaves(args)[0].shape[0]
     size = chunk_size(count, elements_per_item)
-    mapped = jax.jit(jax.vmap(fn))
+    mapped = jit(jax.vmap(fn))
     if size >= count:
         return mapped(*args)
     pieces = []

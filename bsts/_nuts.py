@@ -24,6 +24,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo, initialize_model
 from numpyro.util import progress_bar_factory
 
+from bsts._compile import compile_lowered
 from bsts.bfgs import minimize_bfgs
 
 __all__ = ["MODE_START_LENGTH", "nuts_chain", "run_nuts"]
@@ -111,7 +112,7 @@ def run_nuts(
         # Compiled once; every chain reuses it. XLA runs executions started from different
         # threads at the same time, so on a multi-core host the chains overlap even on a
         # single device.
-        run = jax.jit(run_chain).lower(init_keys[0], run_keys[0]).compile()
+        run = compile_lowered(jax.jit(run_chain).lower(init_keys[0], run_keys[0]))
         with ThreadPoolExecutor(max_workers=min(num_chains, os.cpu_count() or 1)) as pool:
             runs = list(
                 pool.map(

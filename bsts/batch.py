@@ -38,6 +38,7 @@ from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
 from numpyro.infer.util import constrain_fn, log_density
 from numpyro.util import progress_bar_factory
 
+from bsts._compile import compile_lowered
 from bsts._nuts import nuts_chain
 from bsts.bfgs import minimize_bfgs
 from bsts.components import ModelInputs
@@ -598,7 +599,7 @@ def compiled(model: Model, program: Program, *example) -> Callable:
     key = _cache_key(model, program, example)
     function = _cached(model, key)
     if function is None:
-        function = _lower(model, program, example).compile()
+        function = compile_lowered(_lower(model, program, example))
         _store(model, key, function)
     return function
 
@@ -622,7 +623,7 @@ def compile_all(requests: Sequence[tuple], workers: int | None = None) -> None:
         return
     workers = max(1, min(len(pending), workers or os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        functions = list(pool.map(lambda item: item[1].compile(), pending.values()))
+        functions = list(pool.map(lambda item: compile_lowered(item[1]), pending.values()))
     for (key, (model, _)), function in zip(pending.items(), functions, strict=True):
         _store(model, key, function)
 

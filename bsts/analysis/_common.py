@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from jaxtyping import Array, Float
 
+from bsts._compile import jit
 from bsts.inference import Posterior
 from bsts.observation import Observation, observation_params
 
@@ -108,7 +109,7 @@ def state_draws(post: Posterior, num_samples: int, seed: int = 0) -> Float[Array
 # closure.
 @lru_cache(maxsize=16)
 def _draw_paths(observation: Observation):
-    @jax.jit
+    @jit
     @partial(jax.vmap, in_axes=(0, 0, 0, None))
     def draw(key, ssm, params, y):
         return observation.draw_states(key, ssm, y, params)

@@ -38,8 +38,6 @@ makes the score slightly conservative. `score="core"` is the same as "predictive
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -48,6 +46,7 @@ import pandas as pd
 from jax.scipy.stats import norm
 from matplotlib.axes import Axes
 
+from bsts._compile import jit
 from bsts.inference import Posterior
 from bsts.observation import Observation, observation_params
 
@@ -103,7 +102,7 @@ def _scored_observation(post: Posterior, score: str) -> Observation:
     return observation if score == "predictive" else observation.core
 
 
-@partial(jax.jit, static_argnums=0)
+@jit(static_argnums=0)
 def _one_step(observation: Observation, ssms, params, keys, y):
     """One-step predictive mean, variance and tail probability per draw and step."""
 

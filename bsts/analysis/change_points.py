@@ -45,6 +45,7 @@ import numpyro.distributions as dist
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bsts._compile import jit
 from bsts.analysis._common import state_draws, tails
 from bsts.components import (
     UNIT_SCALE,
@@ -233,7 +234,7 @@ def _noise_sd(post: Posterior) -> float:
     ssms = jax.tree_util.tree_map(lambda a: a[chosen], post.state_spaces())
     params = observation_params({k: v[chosen] for k, v in post.flat_draws().items()})
     y = jnp.asarray(post.series.y)
-    variances = jax.jit(
+    variances = jit(
         jax.vmap(lambda ssm, p: observation.approximation(ssm, y, p)[0].observation_var)
     )(ssms, params)
     observed = np.isfinite(np.asarray(post.series.y))

@@ -35,7 +35,6 @@ log-likelihood $\log p(y_t \mid y_{<t})$ (through `bsts._arviz`).
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +45,7 @@ from matplotlib.axes import Axes
 from scipy.signal import lombscargle
 
 from bsts import _arviz
+from bsts._compile import jit
 from bsts.analysis._common import elapsed_steps
 from bsts.components import Block, FourierSeasonal, LocalLevel
 from bsts.data import SeriesData, prepare_series
@@ -151,7 +151,7 @@ def _laplace_evidence(period, y, dt, initial_level, priors, harmonics: int):
     return jnp.where(sign > 0, evidence, jnp.nan), gradient, jnp.exp(u)
 
 
-@partial(jax.jit, static_argnames=("harmonics",))
+@jit(static_argnames=("harmonics",))
 def _scan_jit(periods, y, dt, initial_level, priors, harmonics: int):
     baseline, _, _ = _laplace_evidence(
         jnp.ones(()), y, dt, initial_level, (priors[0], priors[2]), 0

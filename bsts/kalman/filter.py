@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import numpy as np
 from jaxtyping import Array, Float
 
+from bsts._compile import jit
 from bsts.kalman.adjoint import exact_total_log_likelihood
 from bsts.kalman.exact_block import exact_log_likelihood
 from bsts.kalman.marginal import (
@@ -125,7 +124,7 @@ class _FrozenArray:
 # Compiled once per shape, gap capacity and concrete F: NumPyro evaluates the model eagerly
 # while it looks for initial values, and there each `lax.cond` would compile on its own.
 # A concrete F stays concrete inside (static), so its sparse products still apply.
-@partial(jax.jit, static_argnames=("max_gaps", "frozen_transition"))
+@jit(static_argnames=("max_gaps", "frozen_transition"))
 def _constant_dynamics_marginal(ssm, y, observed, max_gaps, frozen_transition):
     if frozen_transition is not None:
         ssm = ssm.replace(transition_matrix=frozen_transition.array)
