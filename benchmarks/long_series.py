@@ -16,8 +16,10 @@ memory of the process (`ru_maxrss`) is the fit's own. Cases:
   its last `--electricity-length` points), LocalLevel + FourierSeasonal(48, 3) +
   FourierSeasonal(336, 3) (daily and weekly cycles).
 
-Prints one row per case: wall time of the fit (compilation included), the smallest bulk
-ESS over the parameters, the mean tree depth (log2 of leapfrog steps + 1) in warm-up and
+Prints one row per case: wall time of the fit (compilation included), that time per
+leapfrog step of warm-up and sampling (which, unlike the wall time, does not depend on
+how long the chain's trajectories happened to be), the smallest bulk ESS over the
+parameters, the mean tree depth (log2 of leapfrog steps + 1) in warm-up and
 in sampling, the adapted step size, divergences, and the peak RSS.
 
 With `--compile-memory`, instead: what compiling the value and gradient of the model's
@@ -41,12 +43,15 @@ Usage:
     python benchmarks/long_series.py --cases electricity-hourly-gaps
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
     python benchmarks/long_series.py --dense-mass
+    python benchmarks/long_series.py --cases electricity-hourly-gaps --seed 1
+    python benchmarks/long_series.py --cases electricity-hourly-gaps --xla-defaults
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -102,7 +107,12 @@ def _case(name: str, length: int):
 
 
 def run_one(
-    name: str, length: int, num_warmup: int, num_samples: int, dense_mass: bool = False
+    name: str,
+    length: int,
+    num_warmup: int,
+    num_samples: int,
+    dense_mass: bool = False,
+    seed: int = 0,
 ) -> dict:
     """One fit, in this process; the figures of one row."""
     import numpy as np
@@ -120,9 +130,11 @@ def run_one(
         num_samples=num_samples,
         num_chains=1,
         dense_mass=dense_mass,
+        seed=seed,
         progress_bar=False,
     )
     wall = time.perf_counter() - start
+    leapfrog_steps = int(post.adaptation["num_steps"].sum() + post.sample_stats["num_steps"].sum())
     summary = _arviz.summary(post.to_arviz())
     warm = np.log2(post.adaptation["num_steps"] + 1.0)
     sampling = np.log2(post.sample_stats["num_steps"] + 1.0)
@@ -131,6 +143,7 @@ def run_one(
         "case": name,
         "length": length,
         "wall_s": wall,
+        "ms_per_step": 1e3 * wall / leapfrog_steps,
         "min_ess_bulk": float(summary["ess_bulk"].min()),
         "worst": str(summary["ess_bulk"].idxmin()),
         "depth_warmup": float(warm.mean()),
@@ -244,29 +257,26 @@ def compile_memory_one(name: str, length: int, options: str) -> dict:
     return {"compile_s": seconds, "peak_gb": peak, "run_ms": 1e3 * float(np.median(times))}
 
 
-def compile_memory(cases, lengths) -> None:
-    """One row per case and length: XLA's default options against bsts's."""
+def compile_memory(jobs) -> None:
+    """One row per `(case, length)` job: XLA's default options against bsts's."""
     print(
         "| case | T | options | compile (s) | resident memory growth while compiling (GB) "
         "| value and gradient (ms) |\n|---|---|---|---|---|---|"
     )
-    for name in ("hourly", "hourly-gaps"):
-        if name not in cases:
-            continue
-        for length in lengths:
-            for options in ("xla", "bsts"):
-                command = [sys.executable, __file__, "--compile-one", name, str(length), options]
-                done = subprocess.run(command, capture_output=True, text=True, check=False)
-                if done.returncode != 0:
-                    print(f"| {name} | {length} | {options} | failed: {done.stderr[-300:]} |")
-                    continue
-                r = json.loads(done.stdout.strip().splitlines()[-1])
-                label = "XLA defaults" if options == "xla" else "bsts (`bsts._compile`)"
-                print(
-                    f"| {name} | {length:,} | {label} | {r['compile_s']:.1f} "
-                    f"| {r['peak_gb']:.2f} | {r['run_ms']:.1f} |",
-                    flush=True,
-                )
+    for name, length in jobs:
+        for options in ("xla", "bsts"):
+            command = [sys.executable, __file__, "--compile-one", name, str(length), options]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                print(f"| {name} | {length} | {options} | failed: {done.stderr[-300:]} |")
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            label = "XLA defaults" if options == "xla" else "bsts (`bsts._compile`)"
+            print(
+                f"| {name} | {length:,} | {label} | {r['compile_s']:.1f} "
+                f"| {r['peak_gb']:.2f} | {r['run_ms']:.1f} |",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -281,16 +291,21 @@ def main() -> None:
     parser.add_argument(
         "--dense-mass", action="store_true", help="adapt a dense mass matrix (not the default)"
     )
+    parser.add_argument("--seed", type=int, default=0, help="the fit's seed (the chain's)")
+    parser.add_argument(
+        "--xla-defaults",
+        action="store_true",
+        help="compile with XLA's default options, not bsts's (sets BSTS_XLA_DEFAULTS=1)",
+    )
     parser.add_argument("--compile-memory", action="store_true")
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     parser.add_argument("--compile-one", nargs=3, help=argparse.SUPPRESS)  # case length options
     args = parser.parse_args()
+    if args.xla_defaults:
+        os.environ["BSTS_XLA_DEFAULTS"] = "1"  # inherited by the child processes
     if args.compile_one:
         name, length, options = args.compile_one
         print(json.dumps(compile_memory_one(name, int(length), options)))
-        return
-    if args.compile_memory:
-        compile_memory(args.cases, args.lengths)
         return
     if args.gradients:
         for name in ("hourly", "hourly-gaps"):
@@ -302,7 +317,12 @@ def main() -> None:
         return
     if args.one:
         row = run_one(
-            args.one[0], int(args.one[1]), args.num_warmup, args.num_samples, args.dense_mass
+            args.one[0],
+            int(args.one[1]),
+            args.num_warmup,
+            args.num_samples,
+            args.dense_mass,
+            args.seed,
         )
         print(json.dumps(row))
         return
@@ -311,12 +331,17 @@ def main() -> None:
         jobs.append(("electricity-hourly-gaps", args.electricity_hourly_length))
     if "electricity" in args.cases:
         jobs.append(("electricity", args.electricity_length))
+    if args.compile_memory:
+        compile_memory(jobs)
+        return
     print(
         f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case"
-        f"{', dense mass matrix' if args.dense_mass else ''}\n"
-        "| case | T | wall (s) | min bulk ESS (parameter) | mean tree depth warm-up / sampling "
-        "| warm-up iterations at depth 10 | step size | divergences | peak RSS (GB) |\n"
-        "|---|---|---|---|---|---|---|---|---|"
+        f"{', dense mass matrix' if args.dense_mass else ''}"
+        f"{', XLA default compiler options' if args.xla_defaults else ''}\n"
+        "| case | T | wall (s) | ms per leapfrog step | min bulk ESS (parameter) "
+        "| mean tree depth warm-up / sampling | warm-up iterations at depth 10 | step size "
+        "| divergences | peak RSS (GB) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
     )
     for name, length in jobs:
         command = [
@@ -329,6 +354,8 @@ def main() -> None:
             str(args.num_warmup),
             "--num-samples",
             str(args.num_samples),
+            "--seed",
+            str(args.seed),
         ] + (["--dense-mass"] if args.dense_mass else [])
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -336,7 +363,8 @@ def main() -> None:
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"| {name} | {length:,} | {r['wall_s']:.1f} | {r['min_ess_bulk']:.0f} ({r['worst']}) "
+            f"| {name} | {length:,} | {r['wall_s']:.1f} | {r['ms_per_step']:.2f} "
+            f"| {r['min_ess_bulk']:.0f} ({r['worst']}) "
             f"| {r['depth_warmup']:.2f} / {r['depth_sampling']:.2f} "
             f"| {r['max_depth_hits_warmup']} | {r['step_size']:.3g} | {r['divergences']} "
             f"| {r['peak_gb']:.2f} |",

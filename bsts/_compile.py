@@ -11,12 +11,14 @@ of a long series' fit.
 The options go to bsts's compiled programs alone (`jax.jit(..., compiler_options=...)`
 and `Lowered.compile`), never to JAX's global configuration: the user's own programs
 compile as they would without bsts. Where an XLA release no longer knows an option, bsts
-compiles without it.
+compiles without it; with the environment variable `BSTS_XLA_DEFAULTS=1`, bsts compiles
+everything with XLA's defaults (to compare, or should the options misbehave).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,8 @@ def _accepted(backend: str) -> bool:
 
 def compiler_options() -> dict[str, Any] | None:
     """The options for a bsts program on the default backend (None: XLA's defaults)."""
+    if os.environ.get("BSTS_XLA_DEFAULTS", "") not in ("", "0"):
+        return None
     backend = jax.default_backend()
     if backend != "cpu" or not _accepted(backend):
         return None

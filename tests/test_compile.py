@@ -59,6 +59,13 @@ def test_unknown_option_compiles_without_it(monkeypatch):
         _compile._accepted.cache_clear()
 
 
+def test_environment_variable_restores_xla_defaults(monkeypatch):
+    monkeypatch.setenv("BSTS_XLA_DEFAULTS", "1")
+    assert _compile.compiler_options() is None
+    monkeypatch.setenv("BSTS_XLA_DEFAULTS", "0")
+    assert _compile.compiler_options() == _compile.CPU_OPTIONS
+
+
 @pytest.mark.parametrize("decorated", [True, False])
 def test_static_arguments_pass_through(decorated):
     def power(x, n):
