@@ -30,6 +30,7 @@ Usage:
     python benchmarks/kalman_speed.py --uneven        # OU vs celerite2, T = 1e3, 1e4, 1e5
     python benchmarks/kalman_speed.py --lengths 1000 --missing 0.1
     python benchmarks/kalman_speed.py --lengths --parallel-lengths 100000 1000000   # GPU
+    python benchmarks/kalman_speed.py --uneven-parallel 100000 1000000               # GPU
 """
 
 from __future__ import annotations
@@ -188,8 +189,70 @@ def parallel_vs_sequential(T: int, variances: np.ndarray, seed: int) -> tuple[fl
             return kalman_filter(state_space(p), data, parallel=parallel).log_likelihood.sum()
 
         exe, compile_s = compiled(total, params, y)
-        results += [median_time(exe, params, y, repeats=5), compile_s]
+        results += [median_time(exe, params, y, repeats=_repeats(exe, params, y)), compile_s]
     return tuple(results)
+
+
+def _repeats(exe, *args) -> int:
+    """5 repeats, or 2 where one call takes over half a second (a long scan on a GPU)."""
+    start = time.perf_counter()
+    jax.block_until_ready(exe(*args))
+    return 2 if time.perf_counter() - start > 0.5 else 5
+
+
+def uneven_parallel(T: int, seed: int) -> dict:
+    """The time-varying filter's sequential form (with its adjoint) against the parallel form.
+
+    On the OU + noise series on irregular times (state size 1): value and value_and_grad of
+    `marginal_log_likelihood` (the sequential filter; its gradient the hand-written adjoint
+    of `bsts.kalman.adjoint`) and of the parallel filter's total (`kalman_filter(...,
+    parallel=True)`; its gradient by automatic differentiation of the associative scan).
+    """
+    t, y = ou_series(T, np.random.default_rng(seed))
+    dt = jnp.asarray(np.diff(t, append=t[-1] + 1.0))
+    params = jnp.log(jnp.asarray([OU_SIGMA2, OU_TAU, OU_NOISE_VAR]))
+    y_jax = jnp.asarray(y)
+    paths = {
+        "sequential": lambda p, data: marginal_log_likelihood(ou_state_space(p, dt), data),
+        "parallel": lambda p, data: kalman_filter(
+            ou_state_space(p, dt), data, parallel=True
+        ).log_likelihood.sum(),
+    }
+    row = {"T": T}
+    for name, fn in paths.items():
+        for kind, target in (("value", fn), ("grad", jax.value_and_grad(fn))):
+            exe, compile_s = compiled(target, params, y_jax)
+            out = exe(params, y_jax)
+            row[f"{name}_{kind}_result"] = float(out if kind == "value" else out[0])
+            repeats = _repeats(exe, params, y_jax)
+            row[f"{name}_{kind}_ms"] = 1e3 * median_time(exe, params, y_jax, repeats=repeats)
+            row[f"{name}_{kind}_compile_s"] = compile_s
+    return row
+
+
+def uneven_parallel_table(lengths, seed: int) -> None:
+    print(
+        f"\n# OU + noise on irregular times, sequential (adjoint) vs parallel (autodiff), "
+        f"{jax.default_backend()}, float64"
+    )
+    print(
+        "| T | sequential value (ms) | sequential value_and_grad (ms) | parallel value (ms) "
+        "| parallel value_and_grad (ms) | parallel / sequential, value_and_grad "
+        "| compile, value_and_grad: sequential / parallel (s) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for T in lengths:
+        r = uneven_parallel(T, seed)
+        reference = r["sequential_value_result"]
+        for key in ("sequential_grad_result", "parallel_value_result", "parallel_grad_result"):
+            assert abs(r[key] - reference) < 1e-8 * abs(reference), (key, r[key], reference)
+        print(
+            f"| {T:,} | {r['sequential_value_ms']:.2f} | {r['sequential_grad_ms']:.2f} "
+            f"| {r['parallel_value_ms']:.2f} | {r['parallel_grad_ms']:.2f} "
+            f"| {r['parallel_grad_ms'] / r['sequential_grad_ms']:.2f}x "
+            f"| {r['sequential_grad_compile_s']:.1f} / {r['parallel_grad_compile_s']:.1f} |",
+            flush=True,
+        )
 
 
 OU_SIGMA2, OU_TAU, OU_NOISE_VAR = 1.0, 5.0, 0.1
@@ -350,9 +413,21 @@ def main() -> None:
         help="instead: OU + noise on irregular times at these lengths (default 1e3 1e4 1e5) "
         "against celerite2, and LLT + FourierSeasonal on irregular times",
     )
+    parser.add_argument(
+        "--uneven-parallel",
+        type=int,
+        nargs="+",
+        default=None,
+        help="instead: the time-varying filter's sequential form (adjoint) against its "
+        "parallel form (autodiff) on the OU series at these lengths (a GPU's check)",
+    )
     parser.add_argument("--celerite2-python", default=DEFAULT_CELERITE2_PYTHON)
     args = parser.parse_args()
     variances = np.asarray(args.variances)
+    if args.uneven_parallel:
+        print(f"# {platform.processor() or platform.machine()}, jax {jax.__version__}")
+        uneven_parallel_table(args.uneven_parallel, args.seed)
+        return
     if args.uneven is not None:
         print(f"# {platform.processor() or platform.machine()}, jax {jax.__version__}")
         uneven_tables(args.uneven or [1000, 10_000, 100_000], args.seed, args.celerite2_python)
