@@ -155,13 +155,13 @@ def run_one(
     }
 
 
-def time_gradients(
-    length: int, name: str = "hourly", scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: int = 10
-):
-    """Milliseconds per value and gradient of the NUTS potential.
+def _potential_at_mode(name: str, length: int):
+    """The NUTS potential's value and gradient for a case, as a fit's program builds it.
 
-    At the MAP point, and for the hourly series also with its seasonal scale set to each
-    of `scales`.
+    Returns:
+        `(value_and_grad, point, arrays, mode, padded)`: the uncompiled function of the
+        unconstrained point and the padded arrays, the MAP point (log scales), the arrays,
+        the MAP fit and the padded length.
     """
     import jax
     import jax.numpy as jnp
@@ -178,7 +178,6 @@ def time_gradients(
     arrays = batch.padded_arrays(series, mode.inputs, padded)
     program = inference.program_for("nuts", padded, series.regular, {}, series.gap_capacity)
 
-    @jax.jit
     def value_and_grad(z, arrays):
         inputs = batch._inputs(arrays, program)
         info = initialize_model(
@@ -187,6 +186,23 @@ def time_gradients(
         return jax.value_and_grad(info.potential_fn)(z)
 
     point = {k: jnp.log(jnp.float32(np.ravel(v)[0])) for k, v in mode.draws.items()}
+    return value_and_grad, point, arrays, mode, padded
+
+
+def time_gradients(
+    length: int, name: str = "hourly", scales=(1e-3, 1e-4, 3e-5, 1e-6, 1e-8), repeats: int = 10
+):
+    """Milliseconds per value and gradient of the NUTS potential.
+
+    At the MAP point, and for the hourly series also with its seasonal scale set to each
+    of `scales`.
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    potential, point, arrays, mode, padded = _potential_at_mode(name, length)
+    value_and_grad = jax.jit(potential)
     at_mode = {k: f"{float(np.ravel(v)[0]):.3g}" for k, v in mode.draws.items()}
     print(f"{name}, T = {length:,} (padded to {padded:,}); the MAP (standardised): {at_mode}")
     print("ms per value and gradient of the potential, at the MAP with the seasonal scale:")
@@ -216,28 +232,11 @@ def compile_memory_one(name: str, length: int, options: str) -> dict:
     import ctypes
 
     import jax
-    import jax.numpy as jnp
     import numpy as np
-    from numpyro.infer.util import initialize_model
 
-    import bsts
-    from bsts import _compile, batch, inference
+    from bsts import _compile
 
-    data, target, model = _case(name, length)
-    mode = bsts.fit(model, data, target=target, method="map")
-    series = mode.series
-    padded = batch.padded_length(model, series.num_timesteps, "nuts")
-    arrays = batch.padded_arrays(series, mode.inputs, padded)
-    program = inference.program_for("nuts", padded, series.regular, {}, series.gap_capacity)
-
-    def value_and_grad(z, arrays):
-        inputs = batch._inputs(arrays, program)
-        info = initialize_model(
-            jax.random.PRNGKey(0), model, model_args=(inputs,), model_kwargs={"y": arrays["y"]}
-        )
-        return jax.value_and_grad(info.potential_fn)(z)
-
-    z = {k: jnp.log(jnp.float32(np.ravel(v)[0])) for k, v in mode.draws.items()}
+    value_and_grad, z, arrays, _, _ = _potential_at_mode(name, length)
     lowered = jax.jit(value_and_grad).lower(z, arrays)
     # Freed memory back to the system, and the peak reset, so that the peak is the compile's.
     ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -3,8 +3,9 @@
 On the CPU, XLA's newer fusion emitters generate each fusion through MLIR, and while they
 run they hold several hundred megabytes for one of bsts's likelihood programs: compiling
 the value and gradient of a NUTS potential for an hourly series of 10^4 steps with gaps
-took 0.45 GB and 8 s with them, and 0.06 GB and 5 s with XLA's classic emitters, at the
-same run time (`python benchmarks/long_series.py --compile-memory`). A program that
+took 0.44 GB and 4.4 s with them, and 0.05 GB and 3.6 s with XLA's classic emitters, at
+about the same run time (`python benchmarks/long_series.py --compile-memory --cases
+hourly-gaps --lengths 10000`; table in docs/benchmarks.md). A program that
 samples holds several such copies, so the compiler, not the data, set the peak memory
 of a long series' fit.
 
