@@ -20,7 +20,8 @@ the model's own transition), which is exact as the chains grow. For each data se
 
 Data: the yearly British coal-mining disasters (`bsts.datasets.load("coal")`, local level,
 Poisson), and simulated series: Poisson with a local level and a seasonal(4) part,
-negative binomial with a local level, Bernoulli with a local level.
+negative binomial with a local level, Bernoulli with a local level, and binomial successes
+out of 5 to 40 trials a step (a trials column) with a local level.
 
 Usage:
     python benchmarks/counts.py           # 2 chains x (500 + 500); gold 2 x (1000 + 4000)
@@ -32,6 +33,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import time
@@ -76,15 +78,21 @@ def all_states_model(model: bsts.Model, inputs, y, T: int):
     numpyro.deterministic("signal", signal)
     family = model.observation
     observed = ~jnp.isnan(y)
-    log_p = jax.vmap(family.log_density, in_axes=(0, 0, None))(
-        jnp.where(observed, y, 0.0), signal[: y.shape[0]], params[OBSERVATION]
+    # Per-step parameters (a binomial's trials) over the data's steps, mapped with them.
+    given = jax.tree_util.tree_map(
+        lambda v: v[: y.shape[0]] if jnp.ndim(v) else v,
+        family.with_steps(params[OBSERVATION], ssm),
+    )
+    axes = jax.tree_util.tree_map(lambda v: 0 if jnp.ndim(v) else None, given)
+    log_p = jax.vmap(family.log_density, in_axes=(0, 0, axes))(
+        jnp.where(observed, y, 0.0), signal[: y.shape[0]], given
     )
     numpyro.factor("y", jnp.sum(jnp.where(observed, log_p, 0.0)))
 
 
-def gold_standard(model, series, settings: dict, seed: int):
+def gold_standard(model, series, settings: dict, seed: int, future=None):
     """All-states NUTS over the data and the forecast horizon (future values missing)."""
-    extended = series.extend(HORIZON)
+    extended = series.extend(None if future is not None else HORIZON, future)
     inputs = model.inputs(extended)
     y = jnp.asarray(series.y)
     start = time.perf_counter()
@@ -106,6 +114,8 @@ def gold_standard(model, series, settings: dict, seed: int):
         for k, v in hyper.items()
         if k.startswith(f"{OBSERVATION}.")
     }
+    ahead = {name: extended.covariates[name][T:] for name in family.columns}
+    params = {**params, **family.future_params(ahead)}
     future = family.sample_observations(jax.random.PRNGKey(seed + 1), params, signal[:, T:])
     rate = np.asarray(family.mean_response(signal[:, :T]))
     return {
@@ -117,25 +127,26 @@ def gold_standard(model, series, settings: dict, seed: int):
     }
 
 
-def bsts_fit(model, data, target, settings: dict, seed: int):
+def bsts_fit(model, data, target, settings: dict, seed: int, future=None):
     """`bsts.fit` (NUTS on the Laplace likelihood), its rate path and its forecast.
 
     Also the time to a first result: a MAP fit and its forecast, in a process that has not
     compiled them yet.
     """
     start = time.perf_counter()
-    bsts.forecast(bsts.fit(model, data, target, method="map", seed=seed), horizon=HORIZON)
+    horizon = None if future is not None else HORIZON
+    bsts.forecast(bsts.fit(model, data, target, method="map", seed=seed), horizon, future)
     first = time.perf_counter() - start
     start = time.perf_counter()
     post = bsts.fit(model, data, target, progress_bar=False, seed=seed, **settings)
     wall = time.perf_counter() - start
     hyper = {k: v for k, v in post.samples.items()}
     rate = bsts.decompose(post, num_samples=None).rate
-    future = bsts.forecast(post, horizon=HORIZON, seed=seed + 1).draws
+    draws = bsts.forecast(post, horizon, future, seed=seed + 1).draws
     return {
         "hyper": hyper,
         "rate": rate,
-        "forecast": future,
+        "forecast": draws,
         "wall": wall,
         "first": first,
         "diverging": int(np.sum(post.sample_stats["diverging"])),
@@ -151,8 +162,11 @@ def min_ess(hyper: dict) -> float:
     return min(values)
 
 
-def datasets(seed: int, T: int = 120) -> list[tuple[str, bsts.Model, pd.DataFrame, str]]:
-    """The coal series and three simulated ones of length `T`."""
+def datasets(seed: int, T: int = 120) -> list[tuple]:
+    """The coal series and four simulated ones of length `T`.
+
+    Each entry: name, model, data, target, and the future trials' frame (binomial) or None.
+    """
     rng = np.random.default_rng(seed)
     coal = bsts.datasets.load("coal")
     index = pd.date_range("1990-01", periods=T, freq="QS")
@@ -163,7 +177,21 @@ def datasets(seed: int, T: int = 120) -> list[tuple[str, bsts.Model, pd.DataFram
     nb = rng.poisson(rng.gamma(4.0, np.exp(level_nb) / 4.0))
     log_odds = 2.0 * np.sin(2 * np.pi * np.arange(T) / 60)
     binary = (rng.random(T) < 1 / (1 + np.exp(-log_odds))).astype(int)
-    frame = pd.DataFrame({"poisson": poisson, "nb": nb, "binary": binary}, index=index)
+    trials = rng.integers(5, 41, T)
+    log_odds_binomial = -0.5 + np.cumsum(rng.normal(0.0, 0.1, T))
+    successes = rng.binomial(trials, 1 / (1 + np.exp(-log_odds_binomial)))
+    frame = pd.DataFrame(
+        {
+            "poisson": poisson,
+            "nb": nb,
+            "binary": binary,
+            "successes": successes,
+            "trials": trials,
+        },
+        index=index,
+    )
+    after = pd.date_range(index[-1], periods=HORIZON + 1, freq="QS")[1:]
+    future_trials = pd.DataFrame({"trials": [20] * HORIZON}, index=after)
     level_model = [bsts.LocalLevel()]
     return [
         (
@@ -171,48 +199,60 @@ def datasets(seed: int, T: int = 120) -> list[tuple[str, bsts.Model, pd.DataFram
             bsts.Model(level_model, observation="poisson"),
             coal,
             "disasters",
+            None,
         ),
         (
             "simulated Poisson, level + seasonal(4)",
             bsts.Model([bsts.LocalLevel(), bsts.Seasonal(4)], observation="poisson"),
             frame,
             "poisson",
+            None,
         ),
         (
             "simulated negative binomial (r = 4), level",
             bsts.Model(level_model, observation="negative_binomial"),
             frame,
             "nb",
+            None,
         ),
         (
             "simulated Bernoulli, level",
             bsts.Model(level_model, observation="bernoulli"),
             frame,
             "binary",
+            None,
+        ),
+        (
+            "simulated binomial (5 to 40 trials a step), level",
+            bsts.Model(level_model, observation=bsts.Binomial(trials="trials")),
+            frame[["successes", "trials"]],
+            "successes",
+            future_trials,
         ),
     ]
 
 
-def compare(name, model, data, target, settings, gold_settings, seed, importance) -> None:
+def compare(name, model, data, target, future, settings, gold_settings, seed, importance):
     """Print the tables of one data set."""
     series = prepare_series(
         data,
         target,
-        [],
+        model.covariate_columns,
         standardise=False,
         check_values=model.observation.check_values,
+        raw=model.observation.columns,
     )
-    corrected = bsts.Model(
-        model.components, observation=type(model.observation)(importance_samples=importance)
-    )
+    family = copy.copy(model.observation)
+    family.importance_samples = importance
+    corrected = bsts.Model(model.components, observation=family)
     fits = {
-        "bsts, Laplace": bsts_fit(model, data, target, settings, seed),
+        "bsts, Laplace": bsts_fit(model, data, target, settings, seed, future),
         f"bsts, importance sampling ({importance})": bsts_fit(
-            corrected, data, target, settings, seed
+            corrected, data, target, settings, seed, future
         ),
     }
-    same = gold_standard(model, series, settings, seed)
-    long = gold_standard(model, series, gold_settings, seed + 7)
+    same = gold_standard(model, series, settings, seed, future)
+    long = gold_standard(model, series, gold_settings, seed + 7, future)
     print(f"\n## {name} (T = {series.num_timesteps})\n")
     print("| parameter | method | mean | sd | 5% | 95% |")
     print("|---|---|---|---|---|---|")
@@ -282,10 +322,10 @@ def main() -> None:
         f"({args.warmup} + {args.samples}) for both, gold standard {args.chains} x "
         f"({args.gold_warmup} + {args.gold_samples}), seed {args.seed}"
     )
-    for name, model, data, target in datasets(args.seed, args.length):
+    for name, model, data, target, future in datasets(args.seed, args.length):
         if args.data not in name:
             continue
-        compare(name, model, data, target, settings, gold, args.seed, args.importance)
+        compare(name, model, data, target, future, settings, gold, args.seed, args.importance)
 
 
 if __name__ == "__main__":

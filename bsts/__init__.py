@@ -1,6 +1,6 @@
 """bsts: Bayesian structural time series with neural parts, on NumPyro and JAX."""
 
-from bsts import analysis, datasets, kalman, metrics, mixture, observation, plot
+from bsts import analysis, counts, datasets, kalman, metrics, mixture, observation, plot
 from bsts.auto import Auto, Ensemble, Ensembles
 from bsts.components import (
     Autoregressive,
@@ -12,6 +12,7 @@ from bsts.components import (
     Seasonal,
     SemiLocalLinearTrend,
 )
+from bsts.counts import Binomial
 from bsts.forecast import decompose, forecast, one_step_predictions
 from bsts.inference import Posterior, fit
 from bsts.many import Fits, ManyForecast, fit_many
@@ -22,6 +23,7 @@ from bsts.plot import plot_components, plot_forecast
 __all__ = [
     "Auto",
     "Autoregressive",
+    "Binomial",
     "DynamicRegression",
     "Ensemble",
     "Ensembles",
@@ -38,6 +40,7 @@ __all__ = [
     "Seasonal",
     "SemiLocalLinearTrend",
     "analysis",
+    "counts",
     "datasets",
     "decompose",
     "fit",

@@ -1,4 +1,4 @@
-r"""Count and binary observations: Poisson, negative binomial and Bernoulli.
+r"""Count and binary observations: Poisson, negative binomial, Bernoulli and binomial.
 
 The structural components describe a latent signal $\theta_t$ on the link scale (the log
 rate, or the log odds) exactly as they describe a Gaussian series' mean; the observations
@@ -7,7 +7,8 @@ are counts or 0/1 given it:
 $$
 y_t \mid \theta_t \sim \text{Poisson}(e^{\theta_t}), \qquad
 y_t \mid \theta_t \sim \text{NB}(e^{\theta_t}, r), \qquad
-y_t \mid \theta_t \sim \text{Bernoulli}\big(\sigma(\theta_t)\big),
+y_t \mid \theta_t \sim \text{Bernoulli}\big(\sigma(\theta_t)\big), \qquad
+y_t \mid \theta_t \sim \text{Binomial}\big(n_t, \sigma(\theta_t)\big),
 $$
 
 with $\text{Var}(y_t) = \mu_t + \mu_t^2 / r$ for the negative binomial. The states are
@@ -42,7 +43,7 @@ from bsts.kalman.laplace import (
 )
 from bsts.observation import OBSERVATION, Observation, check_prior
 
-__all__ = ["Bernoulli", "Count", "NegativeBinomial", "Poisson"]
+__all__ = ["Bernoulli", "Binomial", "Count", "NegativeBinomial", "Poisson"]
 
 # Draws beyond this log rate (about 4.9e8) are clipped: JAX's Poisson counts are 32-bit
 # integers unless x64 is on.
@@ -120,14 +121,18 @@ class Count(Observation):
         raise NotImplementedError
 
     def mean_response(self, signal):
-        r"""$E[y_t \mid \theta_t]$: the rate, or the probability."""
+        r"""The inverse link: the rate $E[y_t \mid \theta_t]$, or the probability."""
         raise NotImplementedError
+
+    def conditional_mean(self, theta, params: dict):
+        r"""$E[y_t \mid \theta_t]$: the inverse link (a binomial's times its trials)."""
+        return self.mean_response(theta)
 
     def link_of_mean(self, mean: float, count: int) -> float:
         """The signal of a mean of `count` observations, kept finite."""
         raise NotImplementedError
 
-    def initial_signal(self, y):
+    def initial_signal(self, y, params: dict):
         """A first guess of the signal from the (NaN-free) values, for the mode search."""
         raise NotImplementedError
 
@@ -141,7 +146,7 @@ class Count(Observation):
         """
         raise NotImplementedError
 
-    def check_values(self, y: np.ndarray, target: str) -> None:
+    def check_values(self, y: np.ndarray, target: str, columns: dict | None = None) -> None:
         """Raise a clear error for values the family cannot have observed."""
         observed = y[~np.isnan(y)]
         bad = observed[(observed < 0) | (observed != np.round(observed))]
@@ -152,18 +157,29 @@ class Count(Observation):
                 "observation='gaussian' (or 'student_t') for continuous data"
             )
 
-    def initial_level(self, observed: np.ndarray) -> float:
+    def initial_level(self, observed: np.ndarray, columns: dict | None = None) -> float:
         """The link of the mean of the first observations."""
         first = observed[:_LEVEL_WINDOW]
         return float(self.link_of_mean(float(np.mean(first)), first.size))
 
     def likelihood(self, ssm: StateSpace, inputs: ModelInputs, params: dict):
         """The Laplace-approximated distribution of the series (`bsts.kalman.laplace`)."""
+        params = self.with_steps(params, ssm)
         return LaplaceStateSpaceDistribution(self, ssm, params, inputs.num_timesteps)
+
+    def with_steps(self, params: dict, ssm: StateSpace) -> dict:
+        """The draw's parameters with the family's per-step ones (none here), `(T,)` each.
+
+        A family with per-step data (a binomial's trials) carries it in its state-space
+        model's `observation_var`, which a count model's likelihood does not use
+        otherwise, so that every method that gets the model gets the data with it.
+        """
+        return params
 
     def laplace(self, ssm: StateSpace, y, params: dict):
         """This family's Laplace approximation of one draw (`laplace_approximation`)."""
-        start = self.initial_signal(jnp.nan_to_num(y))
+        params = self.with_steps(params, ssm)
+        start = self.initial_signal(jnp.nan_to_num(y), params)
         return laplace_approximation(ssm, y, self.log_density, start, params, self.max_iterations)
 
     def approximation(self, ssm: StateSpace, y, params: dict):
@@ -180,6 +196,7 @@ class Count(Observation):
         """
         if not self.importance_samples:
             return super().draw_states(key, ssm, y, params)
+        params = self.with_steps(params, ssm)
         return importance_resampled_states(
             key, self.laplace(ssm, y, params), y, self.log_density, params, self.importance_samples
         )
@@ -217,10 +234,14 @@ class Count(Observation):
         theta, log_weights = signal_predictive_nodes(self.laplace(ssm, y, params), y)
         weights = jnp.exp(log_weights)[None, :]
         counts = jnp.nan_to_num(y)[:, None]
+        # Per-step parameters against theta's (steps, nodes).
+        params = jax.tree_util.tree_map(
+            lambda v: v[:, None] if jnp.ndim(v) else v, self.with_steps(params, ssm)
+        )
         at_most = jnp.sum(weights * self.cdf(counts, theta, params), axis=1)
         at_least = 1.0 - jnp.sum(weights * self.cdf(counts - 1.0, theta, params), axis=1)
         tail = jnp.minimum(1.0, 2.0 * jnp.minimum(at_most, at_least))
-        mu = self.mean_response(theta)
+        mu = self.conditional_mean(theta, params)
         mean = jnp.sum(weights * mu, axis=1)
         second = jnp.sum(weights * (self.response_variance(theta, params) + mu**2), axis=1)
         return mean, jnp.maximum(second - mean**2, 0.0), tail
@@ -228,6 +249,7 @@ class Count(Observation):
     def one_step_log_likelihood(self, ssm: StateSpace, y, params: dict):
         r"""Approximate $\log p(y_t \mid y_{<t})$ per step (Gauss–Hermite over the signal)."""
         approx = self.laplace(ssm, y, params)
+        params = self.with_steps(params, ssm)
         return laplace_one_step_log_likelihood(approx, y, self.log_density, params)
 
     def predictive_noise(self, key, params, shape):
@@ -270,7 +292,7 @@ class _LogLink(Count):
         r"""$\log$ of the mean, at least half a count in the window."""
         return np.log(max(mean, 0.5 / count))
 
-    def initial_signal(self, y):
+    def initial_signal(self, y, params):
         r"""$\log(y + 1/2)$."""
         return jnp.log(y + 0.5)
 
@@ -388,16 +410,13 @@ class Bernoulli(Count):
 
     def mean_response(self, signal):
         """The logistic function."""
-        if isinstance(signal, jax.Array):
-            return jax.nn.sigmoid(signal)
-        return 1.0 / (1.0 + np.exp(-np.asarray(signal, dtype=float)))
+        return _logistic(signal)
 
     def link_of_mean(self, mean, count):
         """The logit, the proportion kept half an outcome from 0 and 1."""
-        p = min(max(mean, 0.5 / count), 1.0 - 0.5 / count)
-        return np.log(p / (1.0 - p))
+        return _logit(mean, count)
 
-    def initial_signal(self, y):
+    def initial_signal(self, y, params):
         """The logit of 3/4 for a 1 and of 1/4 for a 0."""
         return jnp.log(3.0) * (2.0 * y - 1.0)
 
@@ -415,7 +434,7 @@ class Bernoulli(Count):
         signal = jnp.asarray(signal)
         return jax.random.bernoulli(key, jax.nn.sigmoid(signal)).astype(jnp.int32)
 
-    def check_values(self, y, target):
+    def check_values(self, y, target, columns=None):
         """Only 0 and 1 (NaN is missing)."""
         observed = y[~np.isnan(y)]
         bad = observed[(observed != 0) & (observed != 1)]
@@ -425,3 +444,188 @@ class Bernoulli(Count):
                 f"observation='bernoulli', e.g. {bad[:3].tolist()}; code the outcome as 0/1 "
                 "(or use observation='poisson' for counts)"
             )
+
+
+class Binomial(Count):
+    r"""Successes out of a known number of trials, with a logit link.
+
+    $$
+    y_t \mid \theta_t \sim \text{Binomial}\big(n_t, \sigma(\theta_t)\big), \qquad
+    \log p(y_t \mid \theta_t) = y_t\theta_t - n_t \log(1 + e^{\theta_t})
+        + \log \binom{n_t}{y_t}.
+    $$
+
+    The trials $n_t$ are data: a column of the frame (kept as given, not standardised;
+    forecasts need its future values in `future=`), or one number for every step. The
+    components describe the log odds; `mean_response` is the probability $\sigma(\theta_t)$
+    (the fitted rate of `decompose`), and forecasts are counts of successes. A step with
+    0 trials carries no information and must have a missing target. No parameters of
+    its own.
+
+    Args:
+        trials: the trials' column name, or a positive integer for every step.
+        importance_samples: as `Count`.
+        max_iterations: as `Count`.
+
+    Raises:
+        ValueError: no trials, or trials that are neither a column name nor a positive
+            integer.
+    """
+
+    name = "binomial"
+    label = "binomial"
+
+    def __init__(self, trials: str | int | None = None, importance_samples=0, max_iterations=50):
+        super().__init__(importance_samples, max_iterations)
+        if trials is None:
+            raise ValueError(
+                "observation='binomial' needs its number of trials: pass "
+                "observation=bsts.Binomial(trials='<column of trials>') (or trials=<n> for "
+                "the same number at every step)"
+            )
+        fixed = isinstance(trials, (int, np.integer)) and not isinstance(trials, bool)
+        if not (isinstance(trials, str) and trials) and not (fixed and trials >= 1):
+            raise ValueError(f"trials must be a column name or a positive integer, got {trials!r}")
+        self.trials = int(trials) if fixed else trials
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The trials' column, when the trials are a column."""
+        return (self.trials,) if isinstance(self.trials, str) else ()
+
+    def variance(self, params, inputs):
+        """The trials per step (see `Count.with_steps`), or 1 for a fixed number."""
+        if isinstance(self.trials, str):
+            return jnp.asarray(inputs.covariates[self.trials])
+        return jnp.ones(())
+
+    def with_steps(self, params, ssm):
+        """The parameters with `trials`, `(T,)` from the model, or the fixed number."""
+        if isinstance(self.trials, str):
+            trials = jnp.asarray(ssm.observation_var)
+        else:
+            trials = jnp.asarray(float(self.trials))
+        return {**params, "trials": trials}
+
+    def future_params(self, columns):
+        """The future trials (checked: non-negative integers), or the fixed number."""
+        if not isinstance(self.trials, str):
+            return {"trials": float(self.trials)}
+        trials = np.asarray(columns[self.trials], dtype=float)
+        _check_trials(trials, self.trials, "future")
+        return {"trials": trials}
+
+    def log_density(self, y, theta, params):
+        r"""$y\theta - n \log(1 + e^\theta) + \log\binom{n}{y}$."""
+        n = params["trials"]
+        return (
+            y * theta
+            - n * jax.nn.softplus(theta)
+            + gammaln(n + 1.0)
+            - gammaln(y + 1.0)
+            - gammaln(jnp.maximum(n - y, 0.0) + 1.0)
+        )
+
+    def mean_response(self, signal):
+        """The probability of a success, the logistic function of the signal."""
+        return _logistic(signal)
+
+    def conditional_mean(self, theta, params):
+        r"""$n_t \sigma(\theta_t)$."""
+        return params["trials"] * jax.nn.sigmoid(theta)
+
+    def link_of_mean(self, mean, count):
+        """The logit of a proportion of `count` trials, kept half a trial from 0 and 1."""
+        return _logit(mean, count)
+
+    def initial_level(self, observed, columns=None):
+        """The logit of the successes' share of the trials over the first observations."""
+        first = observed[:_LEVEL_WINDOW]
+        if isinstance(self.trials, str):
+            trials = float(np.sum(columns[self.trials][:_LEVEL_WINDOW]))
+        else:
+            trials = float(self.trials * first.size)
+        return float(self.link_of_mean(float(np.sum(first)) / trials, trials))
+
+    def initial_signal(self, y, params):
+        r"""The logit of $(y + 1/2) / (n + 1)$."""
+        return jnp.log(y + 0.5) - jnp.log(jnp.maximum(params["trials"] - y, 0.0) + 0.5)
+
+    def cdf(self, y, theta, params):
+        r"""$I_{1 - \pi}(n - y, y + 1)$ for $0 \le y < n$; 0 below, 1 from $n$ on."""
+        n = params["trials"]
+        inside = (y >= 0) & (y < n)
+        k = jnp.clip(y, 0.0, jnp.maximum(n - 1.0, 0.0))
+        value = betainc(jnp.where(inside, n - k, 1.0), k + 1.0, jax.nn.sigmoid(-theta))
+        return jnp.where(y < 0, 0.0, jnp.where(y >= n, 1.0, value))
+
+    def response_variance(self, theta, params):
+        r"""$n \pi (1 - \pi)$."""
+        probability = jax.nn.sigmoid(theta)
+        return params["trials"] * probability * (1.0 - probability)
+
+    def sample_observations(self, key, params, signal):
+        """Binomial draws with each path's probability and each step's trials."""
+        signal = jnp.asarray(signal)
+        trials = jnp.broadcast_to(jnp.asarray(params["trials"], signal.dtype), signal.shape)
+        draws = jax.random.binomial(key, trials, jax.nn.sigmoid(signal))
+        return jnp.round(draws).astype(jnp.int32)
+
+    def check_values(self, y, target, columns=None):
+        """Counts of successes, at most the trials; trials non-negative integers."""
+        super().check_values(y, target)
+        name = self.trials
+        if isinstance(name, str):
+            trials = np.asarray(columns[name], dtype=float)
+            _check_trials(trials, name, "data")
+        else:
+            trials = np.full(y.shape, float(name))
+        observed = ~np.isnan(y)
+        over = observed & (y > trials)
+        if over.any():
+            first = int(np.flatnonzero(over)[0])
+            raise ValueError(
+                f"the target {target!r} has more successes than trials at "
+                f"{int(over.sum())} steps (first: {y[first]:g} of {trials[first]:g}); the "
+                "trials must count every attempt"
+            )
+        empty = observed & (trials == 0)
+        if empty.any():
+            raise ValueError(
+                f"the target {target!r} is observed at {int(empty.sum())} steps with 0 "
+                "trials; set the target to NaN (missing) where there were no trials"
+            )
+
+    def __eq__(self, other) -> bool:
+        same = super().__eq__(other)
+        if same is NotImplemented or not same or isinstance(other, str):
+            return same
+        return self.trials == other.trials
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.trials))
+
+    def __repr__(self) -> str:
+        extra = f", importance_samples={self.importance_samples}" if self.importance_samples else ""
+        return f"Binomial(trials={self.trials!r}{extra})"
+
+
+def _check_trials(trials: np.ndarray, name: str, where: str) -> None:
+    bad = trials[(trials < 0) | (trials != np.round(trials))]
+    if bad.size:
+        raise ValueError(
+            f"the trials column {name!r} holds values in the {where} that are not counts "
+            f"(non-negative integers), e.g. {bad[:3].tolist()}"
+        )
+
+
+def _logistic(signal):
+    if isinstance(signal, jax.Array):
+        return jax.nn.sigmoid(signal)
+    return 1.0 / (1.0 + np.exp(-np.asarray(signal, dtype=float)))
+
+
+def _logit(mean, count):
+    """The logit of a proportion of `count` outcomes, kept half an outcome from 0 and 1."""
+    p = min(max(mean, 0.5 / count), 1.0 - 0.5 / count)
+    return np.log(p / (1.0 - p))

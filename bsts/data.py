@@ -17,7 +17,7 @@ time steps and standardised future covariates), so forecasting needs no pandas o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -291,7 +291,8 @@ def prepare_series(
     covariates: list[str],
     *,
     standardise: bool = True,
-    check_values: Callable[[np.ndarray, str], None] | None = None,
+    check_values: Callable[..., None] | None = None,
+    raw: Sequence[str] = (),
 ) -> SeriesData:
     """Validate the user's data and standardise it.
 
@@ -300,9 +301,12 @@ def prepare_series(
         target: the target column of a DataFrame (ignored for a Series).
         covariates: covariate columns the model's components need.
         standardise: standardise the target (False keeps it as given: counts, with
-            location 0 and scale 1). Covariates are standardised either way.
+            location 0 and scale 1). Covariates are standardised either way, except:
+        raw: columns among `covariates` kept as given (location 0, scale 1): the
+            observation model's own columns, such as a binomial's trials.
         check_values: a check of the target's values (the observation model's), called
-            with the values (NaN missing) and the target's name; it raises ValueError.
+            with the values (NaN missing), the target's name and the `raw` columns'
+            values; it raises ValueError.
 
     Returns:
         The standardised `SeriesData`; the user's object is not modified.
@@ -333,13 +337,6 @@ def prepare_series(
             f"the target {target!r} has {observed} observed values; at least "
             f"{MIN_OBSERVATIONS} are needed (NaN counts as missing)"
         )
-    if check_values is not None:
-        check_values(y, target)
-    dt, step, regular, frequency = time_steps(frame.index)
-    if not float(np.nanstd(y)) > 0:
-        raise ValueError(f"the target {target!r} is constant: there is nothing to model")
-    location, scale = (float(np.nanmean(y)), float(np.nanstd(y))) if standardise else (0.0, 1.0)
-
     standardised, locations, scales = {}, {}, {}
     for name in covariates:
         values = _numeric_column(frame, name, "covariate")
@@ -351,10 +348,15 @@ def prepare_series(
                 f"{rows}); fill or drop those rows: covariates must be complete"
             )
         spread = float(np.std(values))
-        locations[name] = float(np.mean(values))
-        scales[name] = spread if spread > 0 else 1.0
+        locations[name] = 0.0 if name in raw else float(np.mean(values))
+        scales[name] = 1.0 if name in raw or not spread > 0 else spread
         standardised[name] = (values - locations[name]) / scales[name]
-
+    if check_values is not None:
+        check_values(y, target, {name: standardised[name] for name in raw})
+    dt, step, regular, frequency = time_steps(frame.index)
+    if not float(np.nanstd(y)) > 0:
+        raise ValueError(f"the target {target!r} is constant: there is nothing to model")
+    location, scale = (float(np.nanmean(y)), float(np.nanstd(y))) if standardise else (0.0, 1.0)
     return SeriesData(
         index=frame.index.copy(),
         y=(y - location) / scale,

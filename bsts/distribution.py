@@ -112,7 +112,7 @@ class LaplaceStateSpaceDistribution(dist.Distribution):
             self.ssm,
             value,
             family.log_density,
-            family.initial_signal(jnp.nan_to_num(value)),
+            family.initial_signal(jnp.nan_to_num(value), self.params),
             self.params,
             importance_samples=family.importance_samples,
             key=key,

@@ -228,6 +228,9 @@ def assemble_forecast(
     history = pd.Series(series.to_original(series.y), index=series.index)
     index = extended.index[series.num_timesteps :]
     if observation.discrete:
+        T = series.num_timesteps
+        future = {name: extended.covariates[name][T:] for name in observation.columns}
+        params = {**params, **observation.future_params(future)}
         draws = observation.sample_observations(key_noise, params, jnp.asarray(signal))
         return Forecast(np.asarray(draws, dtype=np.int64), index, history, discrete=True)
     noise = np.asarray(observation.predictive_noise(key_noise, params, (count, horizon)))

@@ -412,6 +412,7 @@ def fit(
         model.covariate_columns,
         standardise=model.observation.standardise,
         check_values=model.observation.check_values,
+        raw=model.observation.columns,
     )
     inputs, y = model.inputs(series), jnp.asarray(series.y)
     problem = _Problem(model, series, inputs, y, seed, progress_bar)

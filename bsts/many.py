@@ -484,6 +484,7 @@ def fit_many(
         check=model.inputs,
         standardise=model.observation.standardise,
         check_values=model.observation.check_values,
+        raw=model.observation.columns,
     )
     posteriors = fit_prepared(
         model,

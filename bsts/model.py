@@ -131,11 +131,15 @@ class Model:
 
     @property
     def covariate_columns(self) -> list[str]:
-        """Every covariate column the components read, in order, without repeats."""
+        """Every data column the model reads besides the target, in order, without repeats.
+
+        The components' covariates, then the observation model's own columns (a
+        binomial's trials).
+        """
         seen = []
         for component in self.components:
             seen += [c for c in component.columns if c not in seen]
-        return seen
+        return seen + [c for c in self.observation.columns if c not in seen]
 
     def units(self) -> dict[str, str]:
         """Unit of every parameter site, keyed by site name."""
@@ -159,12 +163,14 @@ class Model:
                         "spaced time index, but this series is irregular; use "
                         "FourierSeasonal(period, harmonics) for seasonality on irregular data"
                     )
-        observed = series.y[~np.isnan(series.y)]
+        observed = ~np.isnan(series.y)
+        covariates = dict(series.covariates if covariates is None else covariates)
+        own = {name: np.asarray(covariates[name])[observed] for name in self.observation.columns}
         return ModelInputs(
             dt=series.dt,
             regular=series.regular,
-            covariates=dict(series.covariates if covariates is None else covariates),
-            initial_level=self.observation.initial_level(observed),
+            covariates=covariates,
+            initial_level=self.observation.initial_level(series.y[observed], own),
             num_timesteps=series.num_timesteps,
             gaps=series.gap_capacity,
         )

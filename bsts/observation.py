@@ -119,11 +119,38 @@ class Observation:
         """
         return StateSpaceDistribution(ssm, inputs.num_timesteps, max_gaps=inputs.gaps)
 
-    def check_values(self, y: np.ndarray, target: str) -> None:
-        """Raise a clear error for values the family cannot have observed (any real here)."""
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Data columns the family reads, kept as given (not standardised): none here."""
+        return ()
 
-    def initial_level(self, observed: np.ndarray) -> float:
-        """The level's prior mean in model units: the first observed (standardised) value."""
+    def check_values(self, y: np.ndarray, target: str, columns: dict | None = None) -> None:
+        """Raise a clear error for values the family cannot have observed (any real here).
+
+        Args:
+            y: the target's values, NaN where missing.
+            target: the target's name, for the message.
+            columns: the values of the family's own `columns`, keyed by name.
+        """
+
+    def future_params(self, columns: dict) -> dict:
+        """Per-step parameters of the forecast steps, from the future values of `columns`.
+
+        Args:
+            columns: the future values of the family's `columns`, each `(horizon,)`.
+
+        Returns:
+            Entries to add to the draws' parameters before `sample_observations` (none).
+        """
+        return {}
+
+    def initial_level(self, observed: np.ndarray, columns: dict | None = None) -> float:
+        """The level's prior mean in model units: the first observed (standardised) value.
+
+        Args:
+            observed: the observed values, in order.
+            columns: the family's `columns` at those steps.
+        """
         return float(observed[0])
 
     def approximation(self, ssm: StateSpace, y, params: dict) -> tuple[StateSpace, jax.Array]:

@@ -116,6 +116,7 @@ def prepare_panel(
     check=None,
     standardise: bool = True,
     check_values=None,
+    raw: tuple[str, ...] = (),
 ) -> Panel:
     """Split a long frame into validated, standardised series.
 
@@ -132,6 +133,7 @@ def prepare_panel(
         standardise: standardise each target (False for counts; `prepare_series`).
         check_values: the observation model's check of a target's values
             (`prepare_series`); its failures are handled like the data's.
+        raw: covariates kept as given, not standardised (`prepare_series`).
 
     Returns:
         The `Panel`.
@@ -163,7 +165,7 @@ def prepare_panel(
                 target,
                 covariates,
                 frequency,
-                {"standardise": standardise, "check_values": check_values},
+                {"standardise": standardise, "check_values": check_values, "raw": raw},
             )
             if check is not None:
                 check(prepared)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bsts
-from bsts.counts import Bernoulli, NegativeBinomial, Poisson
+from bsts.counts import Bernoulli, Binomial, NegativeBinomial, Poisson
 
 T = 160
 LEVEL_SCALE = 0.12
@@ -246,3 +246,162 @@ def test_count_distribution_functions_match_scipy():
     got = np.asarray(Bernoulli().cdf(np.array([-1.0, 0.0, 1.0, 0.0]), theta, {}))
     np.testing.assert_allclose(got, [0.0, 1 / (1 + np.exp(0.3)), 1.0, 1 / (1 + np.exp(2.5))])
     assert float(Poisson().cdf(-1.0, 0.0, {})) == 0.0
+    trials = np.array([1.0, 4.0, 5.0, 30.0])
+    binomial, given = Binomial(trials="n"), {"trials": trials}
+    probability = 1.0 / (1.0 + np.exp(-theta))
+    for k in (counts, counts - 1.0, np.minimum(counts, trials)):
+        got = np.asarray(binomial.cdf(k, theta, given))
+        np.testing.assert_allclose(got, stats.binom.cdf(k, trials, probability), rtol=1e-6)
+    k = np.minimum(counts, trials)
+    got = np.asarray(binomial.log_density(k, theta, given))
+    np.testing.assert_allclose(got, stats.binom.logpmf(k, trials, probability), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def binomial_frame():
+    """Successes out of 3 to 40 trials a month, log odds wandering around -0.5."""
+    rng = np.random.default_rng(4)
+    log_odds = -0.5 + np.cumsum(rng.normal(0.0, LEVEL_SCALE, T))
+    trials = rng.integers(3, 41, T)
+    y = rng.binomial(trials, 1.0 / (1.0 + np.exp(-log_odds))).astype(float)
+    y[[30, 31]] = np.nan
+    return pd.DataFrame({"y": y, "n": trials}, index=_index()), log_odds
+
+
+@pytest.fixture(scope="module")
+def binomial_map(binomial_frame):
+    frame, _ = binomial_frame
+    model = bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials="n"))
+    return bsts.fit(model, frame, target="y", method="map")
+
+
+def _future_trials(index, values):
+    start = index[-1] + pd.offsets.MonthBegin()
+    return pd.DataFrame({"n": values}, index=pd.date_range(start, periods=len(values), freq="MS"))
+
+
+def test_binomial_with_a_trials_column_recovers_the_probability(binomial_frame, binomial_map):
+    frame, log_odds = binomial_frame
+    assert binomial_map.series.covariates["n"].tolist() == frame["n"].tolist()  # as given
+    parts = bsts.decompose(binomial_map, num_samples=None).to_pandas()
+    truth = 1.0 / (1.0 + np.exp(-log_odds))
+    probability = parts["rate"]["mean"].to_numpy()
+    assert np.mean(np.abs(probability - truth)) < 0.06
+    assert np.corrcoef(parts["fitted"]["mean"], log_odds)[0, 1] > 0.8  # one drawn path
+    future = _future_trials(frame.index, [0, 1, 10, 200])
+    prediction = bsts.forecast(binomial_map, future=future)
+    draws = prediction.draws
+    assert prediction.discrete and draws.dtype == np.int64
+    assert np.all(draws >= 0) and np.all(draws <= np.array([0, 1, 10, 200]))
+    share = draws[:, 3].mean() / 200
+    assert abs(share - probability[-1]) < 0.03  # the last probability, carried forward
+    with pytest.raises(ValueError, match="'n'"):
+        bsts.forecast(binomial_map, horizon=3)  # future trials are data, not forecasts
+    with pytest.raises(ValueError, match="not counts"):
+        bsts.forecast(binomial_map, future=_future_trials(frame.index, [2.5]))
+
+
+def test_binomial_with_fixed_trials_equals_the_column(binomial_frame):
+    frame, _ = binomial_frame
+    fixed = frame.assign(y=np.minimum(frame["y"], 20.0), n=20)
+    by_column = bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials="n"))
+    by_number = bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials=20))
+    one = bsts.fit(by_column, fixed, target="y", method="map")
+    other = bsts.fit(by_number, fixed[["y"]], target="y", method="map")
+    np.testing.assert_allclose(
+        one.pointwise_log_likelihood(), other.pointwise_log_likelihood(), rtol=1e-6
+    )
+    draws = bsts.forecast(other, horizon=2).draws
+    assert draws.max() <= 20
+
+
+def test_binomial_of_one_trial_is_the_bernoulli(bernoulli_series):
+    series, _ = bernoulli_series
+    frame = series.to_frame().assign(n=1)
+    bernoulli = bsts.fit(
+        bsts.Model([bsts.LocalLevel()], observation="bernoulli"), series, method="map"
+    )
+    binomial = bsts.fit(
+        bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials="n")),
+        frame,
+        target="event",
+        method="map",
+    )
+    np.testing.assert_allclose(
+        binomial.samples["level.scale"], bernoulli.samples["level.scale"], rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        binomial.pointwise_log_likelihood(), bernoulli.pointwise_log_likelihood(), atol=1e-6
+    )
+
+
+def test_binomial_bad_input_gets_clear_errors(binomial_frame):
+    frame, _ = binomial_frame
+    model = bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials="n"))
+    with pytest.raises(ValueError, match="Binomial\\(trials="):
+        bsts.Model([bsts.LocalLevel()], observation="binomial")
+    with pytest.raises(ValueError, match="column name or a positive integer"):
+        bsts.Binomial(trials=0)
+    with pytest.raises(ValueError, match="more successes than trials"):
+        bsts.fit(model, frame.assign(y=frame["n"] + 1.0), target="y", method="map")
+    with pytest.raises(ValueError, match="not counts"):
+        bsts.fit(model, frame.assign(n=frame["n"] + 0.5), target="y", method="map")
+    with pytest.raises(ValueError, match="0 trials"):
+        bsts.fit(model, frame.assign(n=np.where(frame["y"] == 0, 0, frame["n"])), "y", "map")
+    with pytest.raises(ValueError, match="'n' is not in the data"):
+        bsts.fit(model, frame[["y"]], target="y", method="map")
+    before = frame.copy()
+    bsts.fit(model, frame.assign(y=np.where(frame["n"] > 30, np.nan, frame["y"])), "y", "map")
+    pd.testing.assert_frame_equal(frame, before)  # the user's frame is left alone
+
+
+def test_fit_many_batches_binomial_models(binomial_frame, binomial_map, tmp_path):
+    frame, _ = binomial_frame
+    long = (
+        pd.concat(
+            [
+                frame.assign(unique_id="a"),
+                frame.assign(unique_id="b", n=frame["n"] * 2).iloc[:120],
+            ]
+        )
+        .rename_axis("ds")
+        .reset_index()
+    )
+    fits = bsts.fit_many(binomial_map.model, long, method="map")
+    np.testing.assert_allclose(
+        fits["a"].samples["level.scale"], binomial_map.samples["level.scale"], rtol=1e-5
+    )
+    future = (
+        pd.concat(
+            [
+                _future_trials(frame.index, [5, 6]).assign(unique_id="a"),
+                _future_trials(frame.index[:120], [7, 8]).assign(unique_id="b"),
+            ]
+        )
+        .rename_axis("ds")
+        .reset_index()
+    )
+    prediction = bsts.forecast(fits, future=future)
+    assert prediction["a"].draws.max() <= 6 and prediction["b"].draws.max() <= 8
+    path = tmp_path / "binomial.bsts"
+    binomial_map.save(path)
+    loaded = bsts.Posterior.load(path)
+    assert loaded.model.observation == bsts.Binomial(trials="n")
+    future = _future_trials(frame.index, [10, 10])
+    np.testing.assert_array_equal(
+        bsts.forecast(loaded, future=future).draws, bsts.forecast(binomial_map, future=future).draws
+    )
+
+
+def test_binomial_one_step_predictions_and_anomalies(binomial_frame, binomial_map):
+    frame, _ = binomial_frame
+    table = bsts.one_step_predictions(binomial_map)
+    observed = ~frame["y"].isna().to_numpy()
+    assert np.all(table["mean"].to_numpy() <= frame["n"].to_numpy())
+    residual = table["residual"].to_numpy()[observed]
+    assert abs(residual.mean()) < 0.3 and 0.6 < residual.std() < 1.4  # Pearson residuals
+    burst = frame.copy()
+    burst.iloc[80] = [40.0, 40]  # every one of 40 trials a success
+    post = bsts.fit(binomial_map.model, burst, target="y", method="map")
+    flagged = bsts.analysis.anomalies(post, threshold=0.001, flagged_only=False)["flagged"]
+    assert flagged.iloc[80] and flagged.sum() <= 3

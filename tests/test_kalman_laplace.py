@@ -5,6 +5,7 @@ Newton's method on it, its log determinant), exact quadrature of the marginal li
 on a three-step series, and a Gaussian "family", for which the approximation is exact.
 """
 
+import functools
 import itertools
 
 import jax
@@ -68,17 +69,23 @@ def dense_signal_prior(ssm: StateSpace, T: int):
     return loading @ np.concatenate(means) + offset, loading @ cov @ loading.T
 
 
-def dense_laplace(y, mean, cov, log_density, iterations=60):
-    """The Laplace approximation of log p(y) with a dense signal prior (JAX, differentiable)."""
+def dense_laplace(y, mean, cov, log_density, iterations=60, steps=()):
+    """The Laplace approximation of log p(y) with a dense signal prior (JAX, differentiable).
+
+    `steps` are per-step parameters, `(T,)` each, passed to `log_density` step by step.
+    """
     observed = ~jnp.isnan(y)
     y0 = jnp.where(observed, y, 0.0)
     precision = jnp.linalg.inv(cov)
     first = jax.vmap(jax.grad(log_density, argnums=1))
     second = jax.vmap(jax.grad(jax.grad(log_density, argnums=1), argnums=1))
-    # (the families' params default to (), so the two-argument calls below work)
+    if steps:
+        first = functools.partial(first, params=steps)
+        second = functools.partial(second, params=steps)
 
     def objective_parts(theta):
-        return jnp.where(observed, jax.vmap(log_density)(y0, theta), 0.0).sum()
+        per_step = jax.vmap(log_density)(y0, theta, *((steps,) if steps else ()))
+        return jnp.where(observed, per_step, 0.0).sum()
 
     def newton(_, theta):
         g = jnp.where(observed, first(y0, theta), 0.0) - precision @ (theta - mean)
@@ -149,6 +156,27 @@ def test_matches_the_dense_laplace_approximation(counts, family):
     np.testing.assert_allclose(value, reference, rtol=1e-10)
     laplace = jax.jit(laplace_approximation, static_argnums=2)(ssm, y, log_density, start(y))
     assert bool(laplace.converged) and int(laplace.iterations) < 15
+
+
+def binomial(y, theta, params):
+    n = params["trials"]
+    return y * theta - n * jax.nn.softplus(theta) - gammaln(y + 1.0) - gammaln(n - y + 1.0)
+
+
+def test_per_step_parameters_match_the_dense_laplace_approximation(counts):
+    """A `(T,)` leaf of `params` reaches `log_density` step by step (a binomial's trials)."""
+    trials = jnp.asarray(np.arange(12) % 5 * 4.0 + 3.0)
+    y = jnp.minimum(counts, trials)
+    ssm = trend_model()
+    mean, cov = dense_signal_prior(ssm, y.shape[0])
+    steps = {"trials": trials}
+    reference = dense_laplace(y, jnp.asarray(mean), jnp.asarray(cov), binomial, steps=steps)
+    first = jnp.log(jnp.nan_to_num(y) + 0.5) - jnp.log(trials - jnp.nan_to_num(y) + 0.5)
+    value = laplace_log_likelihood(ssm, y, binomial, first, steps)
+    np.testing.assert_allclose(value, reference, rtol=1e-10)
+    laplace = laplace_approximation(ssm, y, binomial, first, steps)
+    pointwise = laplace_one_step_log_likelihood(laplace, y, binomial, steps)
+    assert np.all(np.isfinite(pointwise)) and float(pointwise[4]) == 0.0
 
 
 def test_gradient_matches_the_dense_laplace_approximation(counts):

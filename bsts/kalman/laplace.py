@@ -78,7 +78,9 @@ __all__ = [
 
 LogDensity = Callable[[Array, Array, object], Array]
 r"""`log_density(y_t, theta_t, params)`: $\log p(y_t \mid \theta_t)$ for scalars, concave in
-theta; `params` is a pytree of the family's parameters (differentiated like the model's)."""
+theta; `params` is a pytree of the family's parameters (differentiated like the model's).
+A leaf of `params` that is a scalar is shared by every step; one of shape `(T,)` varies by
+step (a binomial's trials) and reaches `log_density` as its step's entry."""
 
 # Curvature floor: a step whose log density is flat in the signal (it cannot be for the
 # families above, but float round-off can make it so) gets a huge, finite noise variance.
@@ -204,7 +206,7 @@ def laplace_one_step_log_likelihood(
     """
     _, y_filled, observed = prepare(approx.state_space, y)
     theta, log_weights = signal_predictive_nodes(approx, y, nodes)
-    per_node = jax.vmap(jax.vmap(log_density, in_axes=(None, 0, None)), in_axes=(0, 0, None))(
+    per_node = jax.vmap(jax.vmap(log_density, in_axes=(None, 0, None)), in_axes=_per_step(params))(
         y_filled, theta, params
     )
     log_p = jax.nn.logsumexp(per_node + log_weights[None, :], axis=1)
@@ -276,10 +278,15 @@ def importance_resampled_states(
     return paths[jax.random.categorical(key_pick, log_w)]
 
 
+def _per_step(params):
+    """`vmap` axes over steps of `(y, signal, params)`: `(T,)` parameter leaves map too."""
+    return (0, 0, jax.tree_util.tree_map(lambda v: 0 if jnp.ndim(v) else None, params))
+
+
 def _first_two_derivatives(log_density: LogDensity, params, y, signal):
     first = jax.grad(log_density, argnums=1)
     second = jax.grad(first, argnums=1)
-    per_step = (0, 0, None)
+    per_step = _per_step(params)
     return (
         jax.vmap(first, in_axes=per_step)(y, signal, params),
         jax.vmap(second, in_axes=per_step)(y, signal, params),
@@ -334,7 +341,7 @@ def _mode(
 
 def _log_ratio(y, observed, log_density: LogDensity, params, pseudo, var, signal):
     r"""$\sum_t [\ell_t(\theta_t) - \log \mathcal N(\tilde y_t; \theta_t, A_t)]$, observed steps."""
-    exact = jax.vmap(log_density, in_axes=(0, 0, None))(y, signal, params)
+    exact = jax.vmap(log_density, in_axes=_per_step(params))(y, signal, params)
     gaussian = -0.5 * (LOG_2PI + jnp.log(var) + (pseudo - signal) ** 2 / var)
     return jnp.sum(jnp.where(observed, exact - gaussian, 0.0))
 
