@@ -68,7 +68,8 @@ class Model:
         observation: an observation model (`bsts.observation`, `bsts.counts`) or its
             name: "gaussian" (default), "student_t" (robust to outliers), or for counts
             and binary data "poisson", "negative_binomial" or "bernoulli" (the
-            components then describe the log rate or the log odds).
+            components then describe the log rate or the log odds), or
+            `bsts.Binomial(trials="column")` for successes out of a number of trials.
     """
 
     def __init__(

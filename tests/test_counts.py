@@ -293,8 +293,8 @@ def test_binomial_with_a_trials_column_recovers_the_probability(binomial_frame, 
     draws = prediction.draws
     assert prediction.discrete and draws.dtype == np.int64
     assert np.all(draws >= 0) and np.all(draws <= np.array([0, 1, 10, 200]))
-    share = draws[:, 3].mean() / 200
-    assert abs(share - probability[-1]) < 0.03  # the last probability, carried forward
+    share = draws[:, 3].mean() / 200  # successes per trial, against the last probability
+    assert abs(share - truth[-1]) < 0.12  # posterior sd about 0.05; trials ignored: 0.4
     with pytest.raises(ValueError, match="'n'"):
         bsts.forecast(binomial_map, horizon=3)  # future trials are data, not forecasts
     with pytest.raises(ValueError, match="not counts"):

@@ -112,6 +112,22 @@ long = bsts.forecast(fits, horizon=6).to_pandas()
 out["many_forecast_finite"] = bool(np.isfinite(long[["mean", "lower", "upper"]].to_numpy()).all())
 lap("fit_many")
 
+# Counts: successes out of a trials column (docs/counts.md), fitted and forecast in float32.
+rng = np.random.default_rng(1)
+log_odds = -0.5 + np.cumsum(rng.normal(0.0, 0.1, 100))
+tests = rng.integers(5, 41, 100)
+ds = pd.date_range("2001-01", periods=100, freq="MS")
+counts = pd.DataFrame({"positives": rng.binomial(tests, 1 / (1 + np.exp(-log_odds))),
+                       "tests": tests}, index=ds)
+model = bsts.Model([bsts.LocalLevel()], observation=bsts.Binomial(trials="tests"))
+post = bsts.fit(model, counts, "positives", method="map")
+rate = bsts.decompose(post, num_samples=None).to_pandas()["rate"]["mean"].to_numpy()
+out["binomial_rate_error"] = float(np.mean(np.abs(rate - 1 / (1 + np.exp(-log_odds)))))
+after = pd.date_range(ds[-1], periods=4, freq="MS")[1:]
+draws = bsts.forecast(post, future=pd.DataFrame({"tests": [3, 30, 300]}, index=after)).draws
+out["binomial_within_trials"] = bool(((draws >= 0) & (draws <= [3, 30, 300])).all())
+out["binomial_share"] = float(draws[:, 2].mean() / 300 - 1 / (1 + np.exp(-log_odds[-1])))
+lap("binomial")
 
 # The README's quick start, as written, last: its low-level example switches x64 on, and
 # everything above must run with JAX's defaults.
@@ -204,6 +220,14 @@ def test_bsts_demo(demo):
     assert demo.index[0] == pd.Timestamp("2002-01-01")  # the month after CO2's last
     assert np.isfinite(demo.to_numpy()).all()
     assert (demo["lower"] <= demo["mean"]).all() and (demo["mean"] <= demo["upper"]).all()
+
+
+def test_binomial_counts_in_float32(user):
+    assert user["binomial_rate_error"] < 0.06  # mean |probability - truth|
+    assert user["binomial_within_trials"]
+    # Successes per trial three months on, against the last true probability: the
+    # posterior's sd there is about 0.05 (trials ignored would be some 0.4 off).
+    assert abs(user["binomial_share"]) < 0.12
 
 
 def test_fit_many_equals_fit_and_forecasts(user):
