@@ -39,7 +39,8 @@ class SeriesData:
         y: standardised target, NaN where missing, shape `(T,)`.
         location: the target's mean, in original units.
         scale: the target's standard deviation, in original units.
-        covariates: standardised covariate columns, each `(T,)`.
+        covariates: standardised covariate columns, each `(T,)` (the observation model's
+            own columns, such as a binomial's trials, as given).
         covariate_locations: the covariates' means.
         covariate_scales: the covariates' standard deviations.
         dt: time step into each observation (`dt[0]` is 1), in units of `step`.
