@@ -45,6 +45,7 @@ Usage:
     python benchmarks/long_series.py --dense-mass
     python benchmarks/long_series.py --cases electricity-hourly-gaps --seed 1
     python benchmarks/long_series.py --cases electricity-hourly-gaps --xla-defaults
+    python benchmarks/long_series.py --cases hourly --lengths 10000 --mode-start-length 1
 """
 
 from __future__ import annotations
@@ -292,6 +293,12 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="the fit's seed (the chain's)")
     parser.add_argument(
+        "--mode-start-length",
+        type=int,
+        help="start chains at the mode from this many (padded) steps on, instead of the "
+        "library's bsts._nuts.MODE_START_LENGTH",
+    )
+    parser.add_argument(
         "--xla-defaults",
         action="store_true",
         help="compile with XLA's default options, not bsts's (sets BSTS_XLA_DEFAULTS=1)",
@@ -315,6 +322,10 @@ def main() -> None:
             time_gradients(args.electricity_length, "electricity", repeats=3)
         return
     if args.one:
+        if args.mode_start_length is not None:
+            import bsts._nuts
+
+            bsts._nuts.MODE_START_LENGTH = args.mode_start_length
         row = run_one(
             args.one[0],
             int(args.one[1]),
@@ -336,6 +347,7 @@ def main() -> None:
     print(
         f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case"
         f"{', dense mass matrix' if args.dense_mass else ''}"
+        f"{f', mode start from {args.mode_start_length} steps' if args.mode_start_length else ''}"
         f"{', XLA default compiler options' if args.xla_defaults else ''}\n"
         "| case | T | wall (s) | ms per leapfrog step | min bulk ESS (parameter) "
         "| mean tree depth warm-up / sampling | warm-up iterations at depth 10 | step size "
@@ -356,6 +368,8 @@ def main() -> None:
             "--seed",
             str(args.seed),
         ] + (["--dense-mass"] if args.dense_mass else [])
+        if args.mode_start_length is not None:
+            command += ["--mode-start-length", str(args.mode_start_length)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"| {name} | {length} | failed: {done.stderr.strip().splitlines()[-1]} |")

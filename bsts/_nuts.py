@@ -187,7 +187,7 @@ def nuts_chain(
                 init_strategy=init_to_median,
             )
             param_info, inverse_mass = _start_at_mode(
-                info.potential_fn, info.param_info.z, jitter_key
+                info.potential_fn, info.param_info, jitter_key
             )
         init_kernel, sample_kernel = hmc(info.potential_fn, algo="NUTS")
         state = init_kernel(
@@ -235,42 +235,66 @@ def nuts_chain(
     return chain
 
 
-def _start_at_mode(potential_fn, z, key):
+def _start_at_mode(potential_fn, start_info: ParamInfo, key):
     """A start near the posterior mode of the unconstrained parameters, and a mass there.
 
-    BFGS (`bsts.bfgs`) from `z` on NumPyro's potential (the negative log density of the
-    unconstrained parameters, Jacobians included, so a scale whose posterior piles up at
-    zero still has a finite mode). The inverse mass matrix is the reciprocal of the
+    BFGS (`bsts.bfgs`) from `start_info` on NumPyro's potential (the negative log density
+    of the unconstrained parameters, Jacobians included, so a scale whose posterior piles
+    up at zero still has a finite mode). The inverse mass matrix is the reciprocal of the
     potential's curvature along each coordinate, from central differences of the gradient
     (the likelihood's gradients are reverse-mode only, so no Hessian by autodiff), or 1,
     NumPyro's own start, where that curvature is not positive; warm-up adapts it from
     there as usual. Each chain starts from the mode plus a normal jitter with those
-    variances (its own `key`), so that chains do not all start at one point.
+    variances (its own `key`), so that chains do not all start at one point; where the
+    jitter lands on a non-finite potential, at the mode.
+
+    Every potential evaluation after the search (the differences, then the jittered
+    start) runs in one loop, so that the compiled chain holds two copies of the model's
+    value and gradient for the start (the search's and the loop's), not one per use:
+    each copy is seconds of compilation on a long series.
 
     Returns:
         `(ParamInfo at the start, flat inverse mass matrix)`.
     """
-    start, unravel = ravel_pytree(z)
+    start, unravel = ravel_pytree(start_info.z)
 
     def flat_potential(x):
         return potential_fn(unravel(x))
 
     value_and_grad = jax.value_and_grad(flat_potential)
     found = minimize_bfgs(flat_potential, start, max_evaluations=_MODE_START_EVALUATIONS)
-    mode = jnp.where(jnp.isfinite(found.fun), found.x, start)
-    steps = _CURVATURE_STEP * jnp.eye(mode.size, dtype=mode.dtype)
-    _, gradients = jax.vmap(value_and_grad)(jnp.concatenate([mode + steps, mode - steps]))
-    ahead, behind = gradients[: mode.size], gradients[mode.size :]
-    curvature = jnp.diagonal(ahead - behind) / (2 * _CURVATURE_STEP)
-    usable = jnp.isfinite(curvature) & (curvature > 0)
-    inverse_mass = jnp.where(usable, 1.0 / jnp.where(usable, curvature, 1.0), 1.0)
-    jittered = mode + jnp.sqrt(inverse_mass) * jax.random.normal(key, mode.shape, mode.dtype)
-    # Both candidates in one batched evaluation: the jittered start, or the mode where the
-    # jitter lands on a non-finite potential.
-    candidates = jnp.stack([jittered, mode])
-    energies, gradients = jax.vmap(value_and_grad)(candidates)
-    pick = jnp.where(jnp.isfinite(energies[0]) & jnp.all(jnp.isfinite(gradients[0])), 0, 1)
-    point, energy, gradient = candidates[pick], energies[pick], gradients[pick]
+    searched = jnp.isfinite(found.fun) & jnp.all(jnp.isfinite(found.gradient))
+    mode = jnp.where(searched, found.x, start)
+    n = mode.size
+    offsets = _CURVATURE_STEP * jnp.concatenate([jnp.eye(n, dtype=mode.dtype)] * 2)
+    offsets = offsets.at[n:].multiply(-1.0)
+    noise = jax.random.normal(key, mode.shape, mode.dtype)
+
+    def inverse_mass_of(gradients):
+        curvature = jnp.diagonal(gradients[:n] - gradients[n:]) / (2 * _CURVATURE_STEP)
+        usable = jnp.isfinite(curvature) & (curvature > 0)
+        return jnp.where(usable, 1.0 / jnp.where(usable, curvature, 1.0), 1.0)
+
+    def evaluate(i, carry):
+        # Steps 0 .. 2n-1: the differences; step 2n: the jittered start they give.
+        gradients, _, _ = carry
+        slot = jnp.minimum(i, 2 * n - 1)
+        jittered = mode + jnp.sqrt(inverse_mass_of(gradients)) * noise
+        point = jnp.where(i < 2 * n, mode + offsets[slot], jittered)
+        energy, gradient = value_and_grad(point)
+        gradients = gradients.at[slot].set(jnp.where(i < 2 * n, gradient, gradients[slot]))
+        return gradients, energy, gradient
+
+    initial = (jnp.zeros((2 * n, n), mode.dtype), jnp.zeros((), mode.dtype), jnp.zeros_like(mode))
+    gradients, energy, gradient = jax.lax.fori_loop(0, 2 * n + 1, evaluate, initial)
+    inverse_mass = inverse_mass_of(gradients)
+    jittered = mode + jnp.sqrt(inverse_mass) * noise
+    fine = jnp.isfinite(energy) & jnp.all(jnp.isfinite(gradient))
+    mode_energy = jnp.where(searched, found.fun, start_info.potential_energy)
+    mode_gradient = jnp.where(searched, found.gradient, ravel_pytree(start_info.z_grad)[0])
+    point = jnp.where(fine, jittered, mode)
+    energy = jnp.where(fine, energy, mode_energy)
+    gradient = jnp.where(fine, gradient, mode_gradient)
     return ParamInfo(unravel(point), energy, unravel(gradient)), inverse_mass
 
 

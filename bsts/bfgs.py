@@ -58,6 +58,7 @@ class BFGSResult(NamedTuple):
         evaluations: objective evaluations used.
         converged: whether the gradient vanished (within tolerance) or no step could
             decrease the objective further, rather than the evaluations running out.
+        gradient: the objective's gradient at `x`.
     """
 
     x: Float[Array, " n"]
@@ -65,6 +66,7 @@ class BFGSResult(NamedTuple):
     initial_fun: Float[Array, ""]
     evaluations: Int[Array, ""]
     converged: Array
+    gradient: Float[Array, " n"]
 
 
 class _State(NamedTuple):
@@ -198,7 +200,14 @@ def minimize_bfgs(
         )
 
     final = jax.lax.while_loop(keep_going, iterate, start)
-    return BFGSResult(final.x, final.f, final.f_start, final.evaluations, final.converged)
+    return BFGSResult(
+        final.x,
+        final.f,
+        final.f_start,
+        final.evaluations,
+        final.converged,
+        final.g,
+    )
 
 
 def _gradient_step(g: Float[Array, " n"]) -> Float[Array, ""]:
