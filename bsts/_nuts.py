@@ -33,12 +33,13 @@ __all__ = ["MODE_START_LENGTH", "nuts_chain", "run_nuts"]
 # BFGS, with the inverse mass matrix set from the curvature there (see `_start_at_mode`).
 # The posterior's width shrinks as 1/sqrt(T) while a random start's potential grows as T,
 # so on long series warm-up otherwise spends its first adaptation window (about 100
-# iterations, unit mass matrix) on trajectories of hundreds of steps. Measured with
-# `benchmarks/long_series.py` (NUTS 1 x (300 + 300), hourly series): at T = 10^5 the random
-# start ran for more than 22 minutes and the mode start took 243 s; at T = 10^4 (16,384
-# after padding) the random start took 52 s and the mode start 66 s with a larger program
-# (peak memory 0.89 and 1.15 GB), so shorter series keep NumPyro's plain start.
-MODE_START_LENGTH = 20_000
+# iterations, unit mass matrix) on long trajectories. Measured with
+# `benchmarks/long_series.py --mode-start-length 1` (NUTS 1 x (300 + 300), float32), the
+# mode start was faster on every case from 2,000 steps up: hourly 2,000 13.7 -> 11.5 s,
+# 5,000 19.6 -> 14.4 s, 10^4 37.1 -> 22.1 s; the real hourly series with gaps (8,760)
+# 63.3 / 63.3 / 58.3 -> 33.7 / 43.4 / 34.7 s over three seeds (warm-up leapfrog steps
+# about 8,000 -> 2,000). At 10^5 the random start ran for more than 22 minutes.
+MODE_START_LENGTH = 2_048
 # The mode search keeps a dense inverse Hessian and the curvature costs two gradients per
 # parameter: models with more unconstrained parameters than this (per-step change-point
 # scales) keep the plain start.

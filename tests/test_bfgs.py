@@ -15,6 +15,7 @@ def test_quadratic_reaches_the_linear_solve():
     np.testing.assert_allclose(result.x, np.linalg.solve(np.asarray(A), np.asarray(b)), atol=1e-5)
     assert bool(result.converged)
     assert float(result.initial_fun) == 0.0
+    np.testing.assert_allclose(result.gradient, A @ result.x - b, atol=1e-12)  # at x
 
 
 def test_rosenbrock_from_the_classic_start():
