@@ -49,6 +49,7 @@ from numpyro.diagnostics import effective_sample_size
 import bsts
 from bsts._nuts import run_nuts
 from bsts.data import prepare_series
+from bsts.kalman.laplace import step_axes
 from bsts.observation import OBSERVATION
 
 HORIZON = 5
@@ -83,8 +84,7 @@ def all_states_model(model: bsts.Model, inputs, y, T: int):
         lambda v: v[: y.shape[0]] if jnp.ndim(v) else v,
         family.with_steps(params[OBSERVATION], ssm),
     )
-    axes = jax.tree_util.tree_map(lambda v: 0 if jnp.ndim(v) else None, given)
-    log_p = jax.vmap(family.log_density, in_axes=(0, 0, axes))(
+    log_p = jax.vmap(family.log_density, in_axes=(0, 0, step_axes(given)))(
         jnp.where(observed, y, 0.0), signal[: y.shape[0]], given
     )
     numpyro.factor("y", jnp.sum(jnp.where(observed, log_p, 0.0)))

@@ -278,18 +278,17 @@ def _start_at_mode(potential_fn, start_info: ParamInfo, key):
 
     def evaluate(i, carry):
         # Steps 0 .. 2n-1: the differences; step 2n: the jittered start they give.
-        gradients, _, _ = carry
+        gradients = carry[0]
         slot = jnp.minimum(i, 2 * n - 1)
         jittered = mode + jnp.sqrt(inverse_mass_of(gradients)) * noise
         point = jnp.where(i < 2 * n, mode + offsets[slot], jittered)
         energy, gradient = value_and_grad(point)
         gradients = gradients.at[slot].set(jnp.where(i < 2 * n, gradient, gradients[slot]))
-        return gradients, energy, gradient
+        return gradients, point, energy, gradient
 
-    initial = (jnp.zeros((2 * n, n), mode.dtype), jnp.zeros((), mode.dtype), jnp.zeros_like(mode))
-    gradients, energy, gradient = jax.lax.fori_loop(0, 2 * n + 1, evaluate, initial)
+    initial = (jnp.zeros((2 * n, n), mode.dtype), mode, jnp.zeros((), mode.dtype), mode)
+    gradients, jittered, energy, gradient = jax.lax.fori_loop(0, 2 * n + 1, evaluate, initial)
     inverse_mass = inverse_mass_of(gradients)
-    jittered = mode + jnp.sqrt(inverse_mass) * noise
     fine = jnp.isfinite(energy) & jnp.all(jnp.isfinite(gradient))
     mode_energy = jnp.where(searched, found.fun, start_info.potential_energy)
     mode_gradient = jnp.where(searched, found.gradient, ravel_pytree(start_info.z_grad)[0])

@@ -74,6 +74,7 @@ __all__ = [
     "laplace_log_likelihood",
     "laplace_one_step_log_likelihood",
     "signal_predictive_nodes",
+    "step_axes",
 ]
 
 LogDensity = Callable[[Array, Array, object], Array]
@@ -278,9 +279,14 @@ def importance_resampled_states(
     return paths[jax.random.categorical(key_pick, log_w)]
 
 
+def step_axes(params):
+    """`vmap` axes of a family's `params` over the steps: 0 for `(T,)` leaves, else None."""
+    return jax.tree_util.tree_map(lambda v: 0 if jnp.ndim(v) else None, params)
+
+
 def _per_step(params):
-    """`vmap` axes over steps of `(y, signal, params)`: `(T,)` parameter leaves map too."""
-    return (0, 0, jax.tree_util.tree_map(lambda v: 0 if jnp.ndim(v) else None, params))
+    """`vmap` axes over steps of `(y, signal, params)`."""
+    return (0, 0, step_axes(params))
 
 
 def _first_two_derivatives(log_density: LogDensity, params, y, signal):
