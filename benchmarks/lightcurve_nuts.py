@@ -8,7 +8,6 @@ ESS and the divergences.
 Usage:
     python benchmarks/lightcurve_nuts.py
     python benchmarks/lightcurve_nuts.py --num-warmup 100 --num-samples 100
-    python benchmarks/lightcurve_nuts.py --unroll 1     # the adjoint's scans not unrolled
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import bsts  # noqa: E402
-from bsts.kalman import adjoint  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from uneven import HOLDOUT_DAYS, MAX_ERROR, PERIOD_DAYS  # noqa: E402
@@ -42,16 +40,7 @@ def main() -> None:
     parser.add_argument("--num-warmup", type=int, default=500)
     parser.add_argument("--num-samples", type=int, default=500)
     parser.add_argument("--num-chains", type=int, default=2)
-    parser.add_argument(
-        "--unroll",
-        type=int,
-        default=None,
-        help="steps per loop iteration of the adjoint filter's scans (default: the "
-        "library's, bsts.kalman.adjoint.UNROLL)",
-    )
     args = parser.parse_args()
-    if args.unroll is not None:
-        adjoint.UNROLL = args.unroll
     raw = bsts.datasets.load("lightcurve")
     data = raw.loc[raw["err_b"] <= MAX_ERROR, ["mag_b"]]
     cut = data.index[-1] - pd.Timedelta(days=HOLDOUT_DAYS)

@@ -22,7 +22,7 @@ from kalman_helpers import (
 
 import bsts
 from bsts.kalman import kalman_filter, marginal_log_likelihood
-from bsts.kalman.adjoint import UNROLL, UNROLL_FROM, exact_total_log_likelihood
+from bsts.kalman.adjoint import exact_total_log_likelihood
 from bsts.kalman.steps import prepare
 
 
@@ -55,16 +55,6 @@ def test_gradients_of_every_field_match_autodiff(rng, time_invariant, singular, 
     T = 40
     system = random_system(rng, 3, T, time_invariant=time_invariant, singular=singular)
     y = apply_missing(rng, simulate(rng, system, T), pattern)
-    ssm = make_state_space(system)
-    _assert_same(_reference(ssm, y), _adjoint(ssm, y), rtol=1e-8)
-
-
-def test_unrolled_scans_of_a_long_series_match_autodiff(rng):
-    # From UNROLL_FROM steps on both scans take UNROLL steps per iteration; a length that
-    # is no multiple of it leaves a remainder.
-    T = UNROLL_FROM + UNROLL - 1
-    system = random_system(rng, 3, T)
-    y = apply_missing(rng, simulate(rng, system, T), "some")
     ssm = make_state_space(system)
     _assert_same(_reference(ssm, y), _adjoint(ssm, y), rtol=1e-8)
 

@@ -40,15 +40,6 @@ from bsts.kalman.steps import LOG_2PI, matmul, matvec, symmetrize
 
 __all__ = ["exact_total_log_likelihood"]
 
-# Both scans run this many steps per loop iteration from `UNROLL_FROM` steps on. On XLA's
-# CPU runtime a step's small operations cost mostly their dispatch, and an unrolled body
-# lets the compiler schedule and fuse across steps: the light-curve tutorial's NUTS fit
-# (1,201 steps) took 25.3-26.0 s with 2 against 29.5-30.4 s with 1, 24.7-25.7 with 4 and
-# 26.9-27.0 with 8 (docs/benchmarks.md). Compiling takes longer, 0.3 s for that fit with
-# 2 and 1.4 s with 4, which the fit of a short series would not earn back.
-UNROLL = 2
-UNROLL_FROM = 1024
-
 _FIELD_NAMES = (
     "transition_matrix",
     "transition_cov",
@@ -109,12 +100,8 @@ def _forward(m0, P0, y, o, varying, constant, keep: bool):
         return (m_next, P_next, total + ll), ((m, P) if keep else None)
 
     zero = jnp.zeros((), y.dtype)
-    (_, _, total), path = jax.lax.scan(step, (m0, P0, zero), (y, o, varying), unroll=_unroll(y))
+    (_, _, total), path = jax.lax.scan(step, (m0, P0, zero), (y, o, varying))
     return total, path
-
-
-def _unroll(y) -> int:
-    return UNROLL if y.shape[0] >= UNROLL_FROM else 1
 
 
 @jax.custom_vjp
@@ -163,11 +150,7 @@ def _total_bwd(residuals, g):
     m_end_bar = jnp.zeros_like(m0)
     P_end_bar = jnp.zeros_like(P0)
     (m0_bar, P0_bar, sums), (y_bar, varying_bar) = jax.lax.scan(
-        step_back,
-        (m_end_bar, P_end_bar, sums),
-        (means, covs, y, o, varying),
-        reverse=True,
-        unroll=_unroll(y),
+        step_back, (m_end_bar, P_end_bar, sums), (means, covs, y, o, varying), reverse=True
     )
     # A constant field given with a broadcastable shape gets the cotangent of its shape.
     constant_bar = {
