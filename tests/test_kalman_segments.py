@@ -63,7 +63,7 @@ PATTERNS = {
     "runs": list(range(20, 40)) + list(range(100, 125)),
     "long-run": list(range(100, 170)),  # five scan steps of up to RUN_PIECE gaps
     "every-tenth": list(range(5, 290, 10)),
-    # Segments of exactly B = 16 steps: as many as T // B segments use the long tables.
+    # 17 segments of B = 16 steps, near the bound of T // B = 18 that use the long tables.
     "every-seventeenth": list(range(16, T, 17)),
     "then-padding": [10, 50, *range(260, T)],  # a trailing run is no gap
 }

@@ -293,8 +293,8 @@ def gap_terms(
     long_gram = jnp.concatenate([jnp.zeros((1, d, d), dtype), jnp.cumsum(block_gram, axis=0)])
     # A segment of n = q B + r steps has L^n = L^r L^(qB) and Y_n = Y_(qB) + L^(qB)' Y_r
     # L^(qB). Segments of B steps or more are disjoint, so there are at most T // B of them:
-    # only they take the products (for every segment, they and their gradients cost 11% of
-    # the value and gradient at 5% gaps of 10^4 steps).
+    # only they take the products (taken for every segment, they and their gradients were
+    # 7-16% of the value and gradient at 5% gaps of 10^4 steps, docs/benchmarks.md).
     q, rem = lengths // B, lengths % B
     longer = jnp.nonzero(q > 0, size=T // B, fill_value=lengths.shape[0])[0]
     q_long, rem_long = jnp.take(q, longer, mode="clip"), jnp.take(rem, longer, mode="clip")
