@@ -85,7 +85,64 @@ def _drop_hours(data):
     return data.drop(data.index[dropped])
 
 
-def _case(name: str, length: int):
+def _folded_half_normal(scale: float):
+    r"""HalfNormal(scale) whose draws NUTS takes as $\sigma = |u|$, $u$ real, not $\log\sigma$.
+
+    The same prior and posterior (each $\sigma$ has the two preimages $\pm u$, of equal
+    density, and the map has no Jacobian term), but a scale whose likelihood is flat
+    towards zero is then a flat stretch around $u = 0$, not a long tail towards
+    $\log\sigma = -\infty$. An experiment for `--folded-observation-scale`.
+    """
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+    from numpyro.distributions import constraints
+    from numpyro.distributions.transforms import Transform, biject_to
+
+    class Folded(constraints._GreaterThan):
+        pass
+
+    folded = Folded(0.0)
+
+    class Absolute(Transform):
+        domain = constraints.real
+        codomain = folded
+
+        def __call__(self, x):
+            return jnp.abs(x)
+
+        def _inverse(self, y):
+            return y
+
+        def log_abs_det_jacobian(self, x, y, intermediates=None):
+            return jnp.zeros_like(x)
+
+        def tree_flatten(self):
+            return (), ((), {})
+
+        def __eq__(self, other):
+            return isinstance(other, Absolute)
+
+    biject_to.register(Folded, lambda constraint: Absolute())
+
+    class FoldedHalfNormal(dist.HalfNormal):
+        support = folded
+
+    return FoldedHalfNormal(scale)
+
+
+def _case(name: str, length: int, folded_observation_scale: bool = False):
+    case = _default_case(name, length)
+    if not folded_observation_scale:
+        return case
+    import bsts
+
+    data, target, model = case
+    # The library's default observation prior, HalfNormal(1), sampled folded.
+    folded = bsts.Model(list(model.components), observation_scale_prior=_folded_half_normal(1.0))
+    return data, target, folded
+
+
+def _default_case(name: str, length: int):
     import bsts
 
     if name in ("hourly", "hourly-gaps"):
@@ -114,6 +171,7 @@ def run_one(
     num_samples: int,
     dense_mass: bool = False,
     seed: int = 0,
+    folded_observation_scale: bool = False,
 ) -> dict:
     """One fit, in this process; the figures of one row."""
     import numpy as np
@@ -121,7 +179,7 @@ def run_one(
     import bsts
     from bsts import _arviz
 
-    data, target, model = _case(name, length)
+    data, target, model = _case(name, length, folded_observation_scale)
     start = time.perf_counter()
     post = bsts.fit(
         model,
@@ -304,6 +362,11 @@ def main() -> None:
         help="compile with XLA's default options, not bsts's (sets BSTS_XLA_DEFAULTS=1)",
     )
     parser.add_argument("--compile-memory", action="store_true")
+    parser.add_argument(
+        "--folded-observation-scale",
+        action="store_true",
+        help="an experiment: NUTS takes the observation scale as |u| (u real), not log",
+    )
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # child process: case length
     parser.add_argument("--compile-one", nargs=3, help=argparse.SUPPRESS)  # case length options
     args = parser.parse_args()
@@ -333,6 +396,7 @@ def main() -> None:
             args.num_samples,
             args.dense_mass,
             args.seed,
+            args.folded_observation_scale,
         )
         print(json.dumps(row))
         return
@@ -347,6 +411,7 @@ def main() -> None:
     print(
         f"NUTS 1 x ({args.num_warmup} + {args.num_samples}), float32, one process per case"
         f"{', dense mass matrix' if args.dense_mass else ''}"
+        f"{', observation scale folded' if args.folded_observation_scale else ''}"
         f"{f', mode start from {args.mode_start_length} steps' if args.mode_start_length else ''}"
         f"{', XLA default compiler options' if args.xla_defaults else ''}\n"
         "| case | T | wall (s) | ms per leapfrog step | min bulk ESS (parameter) "
@@ -368,6 +433,8 @@ def main() -> None:
             "--seed",
             str(args.seed),
         ] + (["--dense-mass"] if args.dense_mass else [])
+        if args.folded_observation_scale:
+            command.append("--folded-observation-scale")
         if args.mode_start_length is not None:
             command += ["--mode-start-length", str(args.mode_start_length)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
