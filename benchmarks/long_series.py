@@ -43,6 +43,7 @@ Usage:
     python benchmarks/long_series.py --cases electricity-hourly-gaps
     python benchmarks/long_series.py --num-warmup 100 --num-samples 100
     python benchmarks/long_series.py --dense-mass
+    python benchmarks/long_series.py --cases electricity-hourly-gaps --folded-observation-scale
     python benchmarks/long_series.py --cases electricity-hourly-gaps --seed 1
     python benchmarks/long_series.py --cases electricity-hourly-gaps --xla-defaults
     python benchmarks/long_series.py --cases hourly --lengths 10000 --mode-start-length 1

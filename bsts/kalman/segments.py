@@ -226,6 +226,17 @@ def _excess_bwd(residuals, terms_bar):
 _excess_recursion.defvjp(_excess_fwd, _excess_bwd)
 
 
+def _few(mask, size: int, *arrays):
+    """The positions where `mask` holds (at most `size`, static) and the arrays there.
+
+    Spare room is filled with the out-of-range position `len(mask)`: updates scattered
+    there with `mode="drop"` vanish, and the arrays' values read there (clipped to the
+    last entry) are never used.
+    """
+    positions = jnp.nonzero(mask, size=size, fill_value=mask.shape[0])[0]
+    return positions, *(jnp.take(a, positions, mode="clip") for a in arrays)
+
+
 def _matrix_powers(M: Float[Array, "d d"], count: int) -> Float[Array, "n d d"]:
     """$M^i$ for $i <$ `count`, by doubling."""
     powers, step = jnp.eye(M.shape[0], dtype=M.dtype)[None], M
@@ -296,8 +307,7 @@ def gap_terms(
     # only they take the products (taken for every segment, they and their gradients were
     # 7-16% of the value and gradient at 5% gaps of 10^4 steps, docs/benchmarks.md).
     q, rem = lengths // B, lengths % B
-    longer = jnp.nonzero(q > 0, size=T // B, fill_value=lengths.shape[0])[0]
-    q_long, rem_long = jnp.take(q, longer, mode="clip"), jnp.take(rem, longer, mode="clip")
+    longer, q_long, rem_long = _few(q > 0, T // B, q, rem)
     powers = short[rem].at[longer].set(short[rem_long] @ long[q_long], mode="drop")
     grams_long = long_gram[q_long] + jnp.einsum(
         "kji,kjl,klm->kim", long[q_long], short_gram[rem_long], long[q_long]
@@ -331,10 +341,12 @@ def gap_terms(
     window = jnp.where(lags[None, :] < head[:, None], window, 0.0)
     # A segment that runs past its block's boundary adds that boundary's sum moved back to
     # its start. A boundary lies inside one segment at most, so at most T / B segments do.
-    tailed = jnp.nonzero(ends > next_boundary, size=num_blocks, fill_value=starts.shape[0])[0]
-    tail_starts = jnp.take(starts, tailed, mode="clip")
-    tail_offsets = jnp.take(next_boundary, tailed, mode="clip") - tail_starts
-    tail = jnp.einsum("kji,kj->ki", short[tail_offsets], boundary[tail_starts // B + 1])
+    tailed, tail_starts, tail_boundaries = _few(
+        ends > next_boundary, num_blocks, starts, next_boundary
+    )
+    tail = jnp.einsum(
+        "kji,kj->ki", short[tail_boundaries - tail_starts], boundary[tail_starts // B + 1]
+    )
     projections = (window @ rows[:B]).at[tailed].add(tail, mode="drop")
 
     # A piece of r gaps after a segment moves the state by F^r and adds its jump and
