@@ -5,13 +5,14 @@ r"""Automatic structure: candidate structures weighted by leave-future-out stack
 forecasts are the weighted mixtures of the candidates' exact predictives.
 
 **Candidates.** A trend (local level; local linear trend; damped, i.e. semi-local linear
-trend) times a season (none; the period's dummy seasonal, or a Fourier seasonal with three
-harmonics when the period is not a whole number or is longer than 24) times a scale (the
-original one; $\log y$ for a positive series). A series rules candidates out: no season
-with fewer than two cycles and a half of data, no log scale unless every value is
-positive. A series whose leading candidate's one-step residuals show an outlier (the
-largest of $n$ beyond $\Phi^{-1}(1 - 0.025 / n)$) also gets Student-t variants of its two
-leading candidates, scored with the noise weight integrated out.
+trend) times a season (none; for a whole period of at most 24 steps both the dummy
+seasonal and the trigonometric one with every harmonic; otherwise a Fourier seasonal with
+three harmonics) times a scale (the original one; $\log y$ for a positive series). A
+series rules candidates out: no season with fewer than two cycles and a half of data, no
+log scale unless every value is positive. A series whose leading candidate's one-step
+residuals show an outlier (the largest of $n$ beyond $\Phi^{-1}(1 - 0.025 / n)$) also
+gets Student-t variants of its two leading candidates, scored with the noise weight
+integrated out.
 
 **Weights.** Leave-future-out (Bürkner, Gabry & Vehtari, 2020) with exact refits: at up to
 three origins $o$ (the last `horizon` steps, the `horizon` before them, ...), every
@@ -163,11 +164,22 @@ class Candidate:
         return True
 
 
-def _season_component(period: float):
+def _season_components(period: float) -> dict:
+    """The seasonal components a period offers, by candidate suffix.
+
+    A short whole period (2 to 24 steps) gets both forms: the dummy seasonal ("season")
+    and the trigonometric one with every harmonic ("fourier"). They evolve differently (a
+    random walk in the seasonal sum against independent rotating harmonics), and which
+    one forecasts better is up to the series. A long or fractional period gets a Fourier
+    seasonal with three harmonics only ("season").
+    """
     if float(period).is_integer() and 2 <= period <= _LONGEST_DUMMY:
-        return Seasonal(int(period), name="seasonal")
+        return {
+            "season": lambda: Seasonal(int(period), name="seasonal"),
+            "fourier": lambda: FourierSeasonal(period, harmonics=int(period) // 2, name="seasonal"),
+        }
     harmonics = max(1, min(_FOURIER_HARMONICS, int(period // 2)))
-    return FourierSeasonal(period, harmonics=harmonics, name="seasonal")
+    return {"season": lambda: FourierSeasonal(period, harmonics=harmonics, name="seasonal")}
 
 
 def default_candidates(period: float | None, log: bool = True) -> list[Candidate]:
@@ -177,14 +189,15 @@ def default_candidates(period: float | None, log: bool = True) -> list[Candidate
         "trend": lambda: LocalLinearTrend(name="trend"),
         "damped": lambda: SemiLocalLinearTrend(name="trend"),
     }
+    seasons = {} if period is None else _season_components(period)
     out = []
     for scale in (False, True) if log else (False,):
         prefix = "log " if scale else ""
         for label, make in trends.items():
             out.append(Candidate(prefix + label, Model([make()]), scale))
-            if period is not None:
-                model = Model([make(), _season_component(period)])
-                out.append(Candidate(f"{prefix}{label}+season", model, scale))
+            for suffix, season in seasons.items():
+                model = Model([make(), season()])
+                out.append(Candidate(f"{prefix}{label}+{suffix}", model, scale))
     return out
 
 

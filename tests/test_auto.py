@@ -70,11 +70,17 @@ def test_no_season_without_a_time_index():
 
 def test_default_candidates_and_pruning():
     monthly = default_candidates(12)
-    assert len(monthly) == 12 and sum(c.log for c in monthly) == 6
+    assert len(monthly) == 18 and sum(c.log for c in monthly) == 9
     assert len(default_candidates(None)) == 6
-    assert len(default_candidates(12, log=False)) == 6
-    weekly = next(c for c in default_candidates(52.18) if c.name == "trend+season")
-    assert isinstance(weekly.model.components[1], bsts.FourierSeasonal)
+    assert len(default_candidates(12, log=False)) == 9
+    by_name = {c.name: c.model.components[1] for c in monthly if "+" in c.name}
+    assert isinstance(by_name["trend+season"], bsts.Seasonal)
+    assert isinstance(by_name["trend+fourier"], bsts.FourierSeasonal)
+    assert by_name["trend+fourier"].harmonics == 6  # every harmonic of a monthly season
+    weekly = {c.name: c for c in default_candidates(52.18)}
+    assert "trend+fourier" not in weekly  # a long period has one (Fourier) seasonal form
+    assert isinstance(weekly["trend+season"].model.components[1], bsts.FourierSeasonal)
+    assert weekly["trend+season"].model.components[1].harmonics == 3
     seasonal = next(c for c in monthly if c.name == "log trend+season")
     positive = np.linspace(1, 5, 40)
     assert seasonal.allowed(positive, 12)
