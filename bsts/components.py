@@ -574,17 +574,28 @@ class FourierSeasonal(_OneScale):
                     out = out.at[..., 2 * j : 2 * j + 2, 2 * j : 2 * j + 2].set(pair)
             return out
 
+        initial = np.eye(d)
         if steps is None:
             # numpy keeps the constant transition concrete, so the Kalman engine can use
             # its sparse products.
             transition = rotation(np, np.float64(1.0))
             noise = variance * jnp.eye(d)
+            if 2 * K == self.period:
+                # On a regular grid the Nyquist harmonic (period 2) rotates by pi, so its
+                # sine state neither reaches y nor the cosine state. With noise and a
+                # unit root its variance would grow without bound, the Riccati equation
+                # would have no stabilising solution, and every evaluation would leave
+                # the steady-state path. Held at zero (no noise, no initial variance, no
+                # memory) it changes no likelihood and keeps that path.
+                transition[-1, -1] = 0.0
+                noise = noise.at[-1, -1].set(0.0)
+                initial[-1, -1] = 0.0
             load = loading
         else:
             transition = rotation(jnp, steps)
             noise = variance * steps[:, None, None] * jnp.eye(d)
             load = np.broadcast_to(loading, (inputs.num_timesteps, d))
-        return Block(transition, noise, load, np.zeros(d), np.eye(d))
+        return Block(transition, noise, load, np.zeros(d), initial)
 
 
 def check_columns(columns, what: str) -> list[str]:

@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
+import pandas as pd
 import pytest
 from numpyro import handlers
 
@@ -409,3 +410,42 @@ def test_horseshoe_variance_is_the_ratio_and_finite_in_float32():
     np.testing.assert_allclose(values, [0.0, 4.0], atol=1e-30)
     gradient = jax.grad(lambda t: jnp.sum(horseshoe_variance(t, extreme, 4.0)))(jnp.float32(1e10))
     assert np.isfinite(gradient)
+
+
+@pytest.mark.parametrize("period", [12, 4])
+def test_fourier_nyquist_harmonic_keeps_the_likelihood_and_the_steady_state(period):
+    """Every harmonic of an even period: the Nyquist pair's sine state is held at zero on a
+    regular grid. The likelihood is still the dense Gaussian of the full rotating model,
+    $\\mathrm{Cov}(a_{j,t}, a_{j,u}) = \\cos(\\lambda_j (t - u)) (1 + \\sigma^2 \\min(t, u))$,
+    and the Riccati equation now has a stabilising solution (the fast path)."""
+    from scipy import stats
+
+    from bsts.kalman import marginal_log_likelihood
+    from bsts.kalman.riccati import riccati_fixed_point, steady_state_holds
+
+    K, T, scale, noise = period // 2, 40, 0.2, 0.3
+    component = bsts.FourierSeasonal(period, harmonics=K)
+    model = bsts.Model([component])
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=T)
+    series = bsts.data.prepare_series(pd.Series(y), None, [])
+    params = {"fourier": {"scale": scale}, "observation.scale": noise}
+    ssm = model.state_space(params, model.inputs(series))
+    t = np.arange(T)
+    lag, first = np.subtract.outer(t, t), np.minimum.outer(t, t)
+    lambdas = 2 * np.pi * np.arange(1, K + 1) / period
+    cov = sum(np.cos(lam * lag) for lam in lambdas) * (1 + scale**2 * first)
+    cov = cov + noise**2 * np.eye(T)
+    expected = stats.multivariate_normal(np.zeros(T), cov).logpdf(series.y)
+    np.testing.assert_allclose(marginal_log_likelihood(ssm, series.y), expected, rtol=1e-9)
+    F, Q, H, r = (
+        jnp.asarray(ssm.transition_matrix),
+        ssm.transition_cov,
+        jnp.asarray(ssm.observation_matrix),
+        ssm.observation_var,
+    )
+    steady = riccati_fixed_point(F, Q, H, r)
+    assert bool(steady_state_holds(steady, F, Q, H, r))
+    # Before, the sine state's variance grew without bound: a "fixed point" of 1e13 in
+    # float64, none at all in float32.
+    assert float(jnp.max(jnp.abs(steady))) < 10.0
