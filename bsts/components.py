@@ -518,6 +518,11 @@ class FourierSeasonal(_OneScale):
     y_t \mathrel{+}= \sum_j a_{j,t} .
     $$
 
+    With every harmonic of an even period ($K = p / 2$) on a regular grid, the last pair
+    rotates by $\pi$ and its sine state never reaches $y$; it is held at zero (no shock,
+    no initial variance), which leaves the likelihood as it is and gives the Riccati
+    equation the stabilising solution the steady-state filter needs.
+
     Args:
         period: the period in steps (a float, e.g. 52.18 or 365.25), greater than 1.
         harmonics: number of harmonics K, from 1 to floor(period / 2).
