@@ -33,6 +33,13 @@ default) and their weights renormalised. MAP refits keep the validation affordab
 every candidate and origin of every series runs through the batched programs of
 `bsts.many`, one compilation per structure and bucket; the posterior uncertainty of the
 parameters enters the final fits, not the weights.
+
+Every MAP fit here (the refits, and the final fits when `method="map"`) is the mode of the
+unconstrained parameters, Jacobian included: for a scale $\sigma$ with a half-Normal
+prior, the mode of $p(\log\sigma \mid y)$ rather than of $p(\sigma \mid y)$. The latter
+sits at $\sigma = 0$ whenever the likelihood is flat enough near zero, and a variance
+fixed at zero makes a plug-in predictive too sure of itself, in the weights and in the
+forecast.
 """
 
 from __future__ import annotations
@@ -464,7 +471,7 @@ def _validate(groups: list[tuple[Model, dict]], options: dict, run: dict) -> dic
     Returns:
         Each fit's one-step predictive (`_Predictive`), by the same keys.
     """
-    modes = fit_groups(groups, "map", options, progress_bar=False, **run)
+    modes = fit_groups(groups, "map", {**options, "jacobian": True}, progress_bar=False, **run)
     return _moments(
         [(model, fits, jobs) for (model, jobs), fits in zip(groups, modes, strict=True)]
     )
@@ -668,7 +675,7 @@ def fit_auto(
     fitted = fit_groups(
         [(models[group].model, jobs) for group, jobs in final.items()],
         method,
-        options,
+        {**options, "jacobian": True},
         progress_bar=progress_bar,
         **run,
     )

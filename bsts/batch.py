@@ -35,7 +35,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
-from numpyro.infer.util import constrain_fn, log_density
+from numpyro.infer.util import constrain_fn, log_density, potential_energy
 from numpyro.util import progress_bar_factory
 
 from bsts._compile import compile_lowered
@@ -340,13 +340,16 @@ def _nuts_program(model: Model, program: Program) -> Callable:
 
 def _map_program(model: Model, program: Program) -> Callable:
     max_iterations = program.option("num_steps")
+    jacobian = dict(program.options).get("jacobian", False)
 
     def run(key, arrays):
         r"""The posterior mode: BFGS (`bsts.bfgs`) on $-\log p(\theta, y)$, unconstrained $\theta$.
 
-        The objective has no Jacobian term, so the mode is that of the density of the
-        parameters themselves, as with an `AutoDelta` guide. The start is the prior
-        median (NumPyro's `init_to_median`).
+        By default the objective has no Jacobian term, so the mode is that of the density
+        of the parameters themselves, as with an `AutoDelta` guide. With the option
+        `jacobian` it is NumPyro's potential (the density of the unconstrained parameters,
+        e.g. of $\log\sigma$), whose mode never puts a scale at exactly zero. The start
+        is the prior median (NumPyro's `init_to_median`).
         """
         trace_counts["map"] += 1
         inputs = _inputs(arrays, program)
@@ -354,6 +357,8 @@ def _map_program(model: Model, program: Program) -> Callable:
         start, unravel = ravel_pytree(_prior_median_start(key, model, args, kwargs))
 
         def objective(flat):
+            if jacobian:
+                return potential_energy(model, args, kwargs, unravel(flat))
             params = constrain_fn(model, args, kwargs, unravel(flat))
             return -log_density(model, args, kwargs, params)[0]
 

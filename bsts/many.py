@@ -570,7 +570,8 @@ def fit_groups(
     Args:
         groups: `(model, {id: SeriesData})` pairs.
         method: "nuts", "svi" or "map".
-        options: the checked fitting options.
+        options: the checked fitting options; with `jacobian` true a MAP fit takes the
+            mode of the unconstrained parameters (`bsts.batch`).
         seed: random seed.
         backend: "local" or "dask".
         workers: local threads.
@@ -585,6 +586,8 @@ def fit_groups(
         "svi": ("num_steps", "num_samples", "guide", "learning_rate"),
     }[method]
     settings = {name: options[name] for name in wanted}
+    if method == "map" and options.get("jacobian"):
+        settings["jacobian"] = True  # the mode of the unconstrained parameters (`bsts.batch`)
     if method == "nuts":
         settings["progress_chains"] = 0  # fit_many's bar counts series, not iterations
     num_chains = options["num_chains"] if method == "nuts" else 1

@@ -11,11 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from numpyro.infer.util import log_density
+import scipy.optimize
+from numpyro.infer.util import log_density, potential_energy
 
 import bsts
 from bsts import batch
 from bsts.data import prepare_series
+from bsts.inference import checked_options
+from bsts.many import fit_prepared
 
 MODEL = bsts.LocalLevel() + bsts.Seasonal(4)
 LENGTHS = {"a": 25, "b": 29, "c": 32, "d": 27}
@@ -361,3 +364,43 @@ def test_dask_backend_equals_local(frame, map_fits):
     for key in fits.ids:
         for site, value in map_fits[key].draws.items():
             np.testing.assert_array_equal(fits[key].draws[site], value)
+
+
+def test_map_with_the_jacobian_is_the_mode_of_the_unconstrained_density():
+    # White noise: the seasonal scale's density peaks at zero, its log's does not.
+    rng = np.random.default_rng(11)
+    y = pd.Series(10 + rng.normal(size=32), pd.date_range("2000-01", periods=32, freq="MS"))
+    data = prepare_series(y, None, [])
+    options = checked_options(
+        method="map", num_warmup=1, num_samples=1, num_chains=1, num_steps=2000, guide="normal",
+        learning_rate=0.01, target_accept_prob=0.8, max_tree_depth=10, dense_mass=False,
+    )  # fmt: skip
+    plain, mode = (
+        {name: float(np.ravel(value)[0]) for name, value in fit.draws.items()}
+        for fit in (
+            fit_prepared(MODEL, {"s": data}, "map", options)["s"],
+            fit_prepared(MODEL, {"s": data}, "map", {**options, "jacobian": True})["s"],
+        )
+    )
+    assert plain["seasonal.scale"] < 1e-4 < 0.01 < mode["seasonal.scale"]
+
+    # Reference: SciPy's L-BFGS on NumPyro's potential of log-scales, from another start.
+    args, kwargs = (MODEL.inputs(data),), {"y": jnp.asarray(data.y)}
+    names = sorted(mode)
+
+    def potential(logs):
+        params = {name: jnp.asarray(value) for name, value in zip(names, logs, strict=True)}
+        return potential_energy(MODEL, args, kwargs, params)
+
+    value_and_grad = jax.jit(jax.value_and_grad(potential))
+    found = scipy.optimize.minimize(
+        lambda x: tuple(np.asarray(v, float) for v in value_and_grad(jnp.asarray(x))),
+        np.zeros(len(names)),
+        jac=True,
+        method="L-BFGS-B",
+        options={"gtol": 1e-10, "ftol": 1e-14},
+    )
+    assert found.success, found.message
+    np.testing.assert_allclose(
+        [mode[name] for name in names], np.exp(found.x), rtol=1e-4, err_msg=str(names)
+    )
