@@ -471,7 +471,7 @@ def _validate(groups: list[tuple[Model, dict]], options: dict, run: dict) -> dic
     Returns:
         Each fit's one-step predictive (`_Predictive`), by the same keys.
     """
-    modes = fit_groups(groups, "map", {**options, "jacobian": True}, progress_bar=False, **run)
+    modes = fit_groups(groups, "map", options, progress_bar=False, **run)
     return _moments(
         [(model, fits, jobs) for (model, jobs), fits in zip(groups, modes, strict=True)]
     )
@@ -595,7 +595,8 @@ def fit_auto(
     Returns:
         The `Ensembles`, one `Ensemble` per series.
     """
-    options = checked_options(method=method, **options)
+    # Every MAP fit here is the mode of the unconstrained parameters (module docstring).
+    options = {**checked_options(method=method, **options), "jacobian": True}
     if progress_bar is None:
         progress_bar = sys.stderr.isatty()
     panel = prepare_panel(
@@ -675,7 +676,7 @@ def fit_auto(
     fitted = fit_groups(
         [(models[group].model, jobs) for group, jobs in final.items()],
         method,
-        {**options, "jacobian": True},
+        options,
         progress_bar=progress_bar,
         **run,
     )
