@@ -178,7 +178,47 @@ def test_float32_with_gaps_is_as_exact_as_the_filter(rng):
         a = np.asarray(getattr(actual, name), np.float64)
         f = np.asarray(getattr(filter_grad, name), np.float64)
         error, filter_error = np.max(np.abs(a - e)), np.max(np.abs(f - e))
-        assert error <= max(1e-3 * np.max(np.abs(e)), 2 * filter_error), name
+        # 2e-3: in float32 the segments' $M^{-1} = I - \Sigma J$ is a difference, whose
+        # round-off reaches the gradient in P0 (1.2e-3 relative to its largest entry here).
+        assert error <= max(2e-3 * np.max(np.abs(e)), 2 * filter_error), name
+
+
+def test_float32_with_early_gaps_on_a_smooth_series():
+    """CO2 (five gaps, two near the start; noise far below the series' spread) in float32.
+
+    After a gap near the start the excess covariance is ill-conditioned while the next
+    segment is very informative; forming its conditioned covariance as $(I + EJ)^{-1} E$
+    in float32 had moved the log-likelihood by about 28 nats here, and NUTS stalled.
+    """
+    import bsts
+    from bsts.data import prepare_series
+    from bsts.inference import nest_parameters
+
+    values = bsts.datasets.load("co2").iloc[:, 0].astype(float).asfreq("MS").iloc[:-24]
+    model = bsts.LocalLinearTrend(name="trend") + bsts.FourierSeasonal(12, 6, name="seasonal")
+    series = prepare_series(values.to_frame("y"), "y", model.covariate_columns)
+    inputs = model.inputs(series)
+    assert np.isnan(series.y[:10]).sum() == 2
+    spread = float(np.nanstd(values))
+    # Near the posterior mean of a float64 NUTS fit (original units over the spread).
+    scales = {"observation.scale": 0.159, "seasonal.scale": 0.006}
+    scales |= {"trend.level_scale": 0.18, "trend.slope_scale": 0.002}
+
+    def log_likelihood(dtype):
+        flat = {k: jnp.asarray(v / spread, dtype) for k, v in scales.items()}
+        ssm = model.state_space(nest_parameters(model, flat), inputs)
+        ssm = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), ssm)
+        y = jnp.asarray(series.y, dtype)
+        capacity = gap_capacity(interior_gaps(series.y), len(series.y))
+        fast = jax.jit(lambda s, v: marginal_log_likelihood(s, v, max_gaps=capacity))
+        return ssm, y, fast(ssm, y)
+
+    ssm, y, _ = log_likelihood(jnp.float64)
+    expected = float(_exact(ssm, y))
+    ssm32, y32, fast32 = log_likelihood(jnp.float32)
+    assert fast32.dtype == jnp.float32
+    filter32 = float(jax.jit(_exact)(ssm32, y32))
+    assert abs(float(fast32) - expected) <= max(0.3, 3 * abs(filter32 - expected))
 
 
 def test_runs_of_gaps_take_one_scan_step_per_piece():

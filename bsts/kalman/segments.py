@@ -123,16 +123,51 @@ def _conditioned_excess(E: Float[Array, "d d"], J: Float[Array, "d d"]):
 
 
 def _conditioned_excess_forward(E, J):
+    r"""`(log_det, cov, inverse)`: $\log\det M$, $\Sigma = M^{-1} E$ and $M^{-1}$.
+
+    Where a segment is informative ($J$ of order $n / \bar S$, large for a smooth
+    series) and $E$ is ill-conditioned (after a gap near the start), $M = I + EJ$ is
+    ill-conditioned as well, and $\Sigma$ formed as $M^{-1} E$ carries an error of
+    order $\epsilon\,\mathrm{cond}(M)$ relative to its largest entry, which swamps its small
+    (identified) directions. In float64 that is harmless; in float32 it moved a segment's
+    term by tens of nats on the CO2 series (five early gaps), so NUTS's step size
+    collapsed. float32 therefore takes the symmetric form through a factor of $E$:
+    with $E = W S W^\top$ ($S$ the signs of its eigenvalues, since $E_0 = P_0 - \bar P$
+    can be indefinite) and $K = W^\top J W$,
+
+    $$
+    \det M = \det(I + S K), \qquad \Sigma = W (I + S K)^{-1} S W^\top,
+    \qquad M^{-1} = I - \Sigma J,
+    $$
+
+    whose round-off lands in the poorly identified directions, where $\Sigma$ is large.
+    It costs an eigendecomposition per segment, so float64 keeps the direct form.
+    """
     eye = jnp.eye(E.shape[-1], dtype=E.dtype)
-    # One factorisation for the determinant and the inverse: independent LAPACK calls side
-    # by side have hung XLA's CPU runtime (see `bsts.kalman.riccati`).
-    lu, pivots = jax.scipy.linalg.lu_factor(eye + matmul(E, J))
+    if E.dtype == jnp.float64:
+        # One factorisation for the determinant and the inverse: independent LAPACK calls
+        # side by side have hung XLA's CPU runtime (see `bsts.kalman.riccati`).
+        lu, pivots = jax.scipy.linalg.lu_factor(eye + matmul(E, J))
+        log_det = _lu_log_det(lu, pivots)
+        inverse = jax.scipy.linalg.lu_solve((lu, pivots), eye)
+        return log_det, symmetrize(matmul(inverse, E)), inverse
+    eigenvalues, vectors = jnp.linalg.eigh(symmetrize(E))
+    W = vectors * jnp.sqrt(jnp.abs(eigenvalues))[None, :]
+    signs = jnp.sign(eigenvalues)
+    K = matmul(matmul(W.T, J), W)
+    lu, pivots = jax.scipy.linalg.lu_factor(eye + signs[:, None] * K)
+    log_det = _lu_log_det(lu, pivots)
+    weighted = jax.scipy.linalg.lu_solve((lu, pivots), signs[:, None] * W.T)
+    cov = symmetrize(matmul(W, weighted))
+    return log_det, cov, eye - matmul(cov, J)
+
+
+def _lu_log_det(lu, pivots):
+    r"""$\log\det$ from an LU factorisation; NaN where round-off made it non-positive."""
     diagonal = jnp.diagonal(lu)
     swaps = jnp.sum(pivots != jnp.arange(pivots.shape[0], dtype=pivots.dtype))
     negative = (swaps + jnp.sum(diagonal < 0)) % 2 == 1
-    log_det = jnp.where(negative, jnp.nan, jnp.sum(jnp.log(jnp.abs(diagonal))))
-    inverse = jax.scipy.linalg.lu_solve((lu, pivots), eye)
-    return log_det, symmetrize(matmul(inverse, E)), inverse
+    return jnp.where(negative, jnp.nan, jnp.sum(jnp.log(jnp.abs(diagonal))))
 
 
 def _conditioned_excess_fwd(E, J):
