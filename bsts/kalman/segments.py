@@ -151,15 +151,30 @@ def _conditioned_excess_forward(E, J):
         log_det = _lu_log_det(lu, pivots)
         inverse = jax.scipy.linalg.lu_solve((lu, pivots), eye)
         return log_det, symmetrize(matmul(inverse, E)), inverse
-    eigenvalues, vectors = jnp.linalg.eigh(symmetrize(E))
-    W = vectors * jnp.sqrt(jnp.abs(eigenvalues))[None, :]
-    signs = jnp.sign(eigenvalues)
+    W, signs = _signed_factor(symmetrize(E))
     K = matmul(matmul(W.T, J), W)
     lu, pivots = jax.scipy.linalg.lu_factor(eye + signs[:, None] * K)
     log_det = _lu_log_det(lu, pivots)
     weighted = jax.scipy.linalg.lu_solve((lu, pivots), signs[:, None] * W.T)
     cov = symmetrize(matmul(W, weighted))
     return log_det, cov, eye - matmul(cov, J)
+
+
+def _signed_factor(E):
+    r"""`(W, s)` with $E = W \mathrm{diag}(s) W^\top$, $s = \pm 1$: Cholesky where it succeeds.
+
+    The Cholesky factor costs a tenth of an eigendecomposition; a semi-definite or
+    indefinite $E$ (after a long segment $E$ is nearly the rank-one jump of a gap) makes it
+    fail, and then the eigendecomposition gives the factor and the signs.
+    """
+    ones = jnp.ones(E.shape[-1], E.dtype)
+    lower = jnp.linalg.cholesky(E)
+
+    def by_eigenvalues(_):
+        eigenvalues, vectors = jnp.linalg.eigh(E)
+        return vectors * jnp.sqrt(jnp.abs(eigenvalues))[None, :], jnp.sign(eigenvalues)
+
+    return jax.lax.cond(jnp.all(jnp.isfinite(lower)), lambda _: (lower, ones), by_eigenvalues, None)
 
 
 def _lu_log_det(lu, pivots):
