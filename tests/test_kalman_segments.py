@@ -156,6 +156,20 @@ def test_vmap_over_series_with_different_gap_patterns(rng):
     np.testing.assert_allclose(batched, [float(_exact(ssm, y)) for y in ys], rtol=1e-10)
 
 
+def test_vmap_in_float32_gives_each_series_its_own_value(rng):
+    """Batched, the float32 factor's branches both run (a select); the values must not mix."""
+    ssm = StateSpace(*_llt_seasonal().arrays(np.float32))
+    ys = np.stack([_series(rng) for _ in range(3)])
+    ys[0, [5, 6, 7]] = np.nan
+    ys[1, ::7] = np.nan
+    ys[2, 250:] = np.nan
+    ys = jnp.asarray(ys, jnp.float32)
+    one = jax.jit(lambda v: marginal_log_likelihood(ssm, v, max_gaps=64))
+    batched = jax.jit(jax.vmap(one))(ys)
+    assert batched.dtype == jnp.float32
+    np.testing.assert_allclose(batched, [float(one(y)) for y in ys], rtol=1e-5)
+
+
 def test_float32_with_gaps_is_as_exact_as_the_filter(rng):
     """JAX's default precision: value and gradient against float64, as the filter's own."""
     y = _series(rng)

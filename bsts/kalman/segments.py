@@ -141,7 +141,7 @@ def _conditioned_excess_forward(E, J):
     $$
 
     whose round-off lands in the poorly identified directions, where $\Sigma$ is large.
-    It costs an eigendecomposition per segment, so float64 keeps the direct form.
+    It costs a factorisation of $E$ per segment, so float64 keeps the direct form.
     """
     eye = jnp.eye(E.shape[-1], dtype=E.dtype)
     if E.dtype == jnp.float64:
@@ -169,12 +169,17 @@ def _signed_factor(E):
     """
     ones = jnp.ones(E.shape[-1], E.dtype)
     lower = jnp.linalg.cholesky(E)
+    succeeded = jnp.all(jnp.isfinite(lower))
 
     def by_eigenvalues(_):
-        eigenvalues, vectors = jnp.linalg.eigh(E)
+        # Made to wait for the Cholesky factor: under `vmap` the cond becomes a select that
+        # runs both branches, and independent LAPACK calls side by side have hung XLA's CPU
+        # runtime (see `bsts.kalman.riccati`).
+        after = E + 0.0 * jnp.where(succeeded, lower[0, 0], 0.0)
+        eigenvalues, vectors = jnp.linalg.eigh(after)
         return vectors * jnp.sqrt(jnp.abs(eigenvalues))[None, :], jnp.sign(eigenvalues)
 
-    return jax.lax.cond(jnp.all(jnp.isfinite(lower)), lambda _: (lower, ones), by_eigenvalues, None)
+    return jax.lax.cond(succeeded, lambda _: (lower, ones), by_eigenvalues, None)
 
 
 def _lu_log_det(lu, pivots):
