@@ -27,7 +27,7 @@ from numpyro.util import progress_bar_factory
 from bsts._compile import compile_lowered
 from bsts.bfgs import minimize_bfgs
 
-__all__ = ["MODE_START_LENGTH", "nuts_chain", "run_nuts"]
+__all__ = ["MODE_START_LENGTH", "STEPWISE_MODE_START_LENGTH", "nuts_chain", "run_nuts"]
 
 # From this many steps on (after padding), a chain starts near a posterior mode found by
 # BFGS, with the inverse mass matrix set from the curvature there (see `_start_at_mode`).
@@ -40,6 +40,15 @@ __all__ = ["MODE_START_LENGTH", "nuts_chain", "run_nuts"]
 # 63.3 / 63.3 / 58.3 -> 33.7 / 43.4 / 34.7 s over three seeds (warm-up leapfrog steps
 # about 8,000 -> 2,000). At 10^5 the random start ran for more than 22 minutes.
 MODE_START_LENGTH = 2_048
+# The same for a likelihood that runs a filter step per step (uneven series, or more gaps
+# than the closed form makes room for): each gradient costs several times as much per
+# step, so the leapfrog steps the mode start saves in warm-up outweigh its search and
+# second compiled copy of the potential on far shorter series. Measured with
+# `benchmarks/lightcurve_nuts.py --points N [--mode-start-length 1000000]` (the light
+# curve's first N points, NUTS 2 x (500 + 500)): 300 points 13.1 -> 10.9 s, 600 17.9 ->
+# 14.8 s, 1,201 33.9 -> 28.6 s (warm-up leapfrog steps per chain about 5,000-8,000 ->
+# 3,000).
+STEPWISE_MODE_START_LENGTH = 256
 # The mode search keeps a dense inverse Hessian and the curvature costs two gradients per
 # parameter: models with more unconstrained parameters than this (per-step change-point
 # scales) keep the plain start.
@@ -136,6 +145,7 @@ def nuts_chain(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     dense_mass: bool = False,
+    stepwise: bool = False,
 ):
     """One NUTS chain as a pure function of its keys and the model's arguments.
 
@@ -150,6 +160,9 @@ def nuts_chain(
         target_accept_prob: NUTS's target acceptance probability.
         max_tree_depth: the largest trajectory has `2**max_tree_depth` steps.
         dense_mass: adapt a dense mass matrix (else diagonal).
+        stepwise: whether the likelihood runs a filter step per step
+            (`bsts.batch.runs_stepwise`); chains then start at the mode from
+            `STEPWISE_MODE_START_LENGTH` steps, not `MODE_START_LENGTH`.
 
     Returns:
         `chain(init_key, run_key, model_args, model_kwargs)` returning
@@ -175,7 +188,8 @@ def nuts_chain(
         param_info, inverse_mass = info.param_info, None
         length = jnp.shape(model_kwargs.get("y", jnp.zeros(0)))[-1]
         size = ravel_pytree(param_info.z)[0].size
-        if length >= MODE_START_LENGTH and size <= _MODE_START_MAX_PARAMETERS:
+        mode_start_length = STEPWISE_MODE_START_LENGTH if stepwise else MODE_START_LENGTH
+        if length >= mode_start_length and size <= _MODE_START_MAX_PARAMETERS:
             search_key, jitter_key = jax.random.split(init_key)
             # From the prior medians, as the MAP fit starts: from a random start the search
             # found the degenerate mode of a long hourly series (noise scale near zero, the

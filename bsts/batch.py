@@ -95,14 +95,16 @@ def bucket_length(length: int, per_doubling: int = 2) -> int:
     steps. With one it is 16, 32, 64, ...: half the compilations, for programs whose
     buckets are never merged (`compile_cost` 0). The closed-form likelihood hardly costs
     more at the coarser rung: its FFT has the same size at 48 and 64 steps, at 96 and 128,
-    and so on (the next power of two above twice the length).
+    and so on (the next power of two above twice the length). With four (16, 20, 24, 28,
+    32, 40, ...) the padding stays under a quarter, for likelihoods that pay for every
+    padded step (`padded_length`).
 
     Args:
         length: the series' number of steps.
-        per_doubling: rungs per doubling, 1 or 2.
+        per_doubling: rungs per doubling, 1, 2 or 4.
     """
+    rungs = {1: (1,), 2: (1, 3 / 2), 4: (1, 5 / 4, 3 / 2, 7 / 4)}[per_doubling]
     size = SMALLEST_BUCKET
-    rungs = (1, 3 / 2) if per_doubling == 2 else (1,)
     while True:
         for rung in rungs:
             if int(size * rung) >= length:
@@ -110,18 +112,36 @@ def bucket_length(length: int, per_doubling: int = 2) -> int:
         size *= 2
 
 
-def padded_length(model: Model, length: int, kind: str = "map") -> int:
+def padded_length(model: Model, length: int, kind: str = "map", stepwise: bool = False) -> int:
     """The length a series runs at: its bucket, or its own length if the model cannot pad.
 
     Args:
         model: the model.
         length: the series' number of steps.
         kind: the program kind; NUTS and SVI, whose buckets are never merged, take the
-            coarser ladder.
+            coarser ladder, or the finer one when `stepwise`.
+        stepwise: whether the series' likelihood runs a filter step per padded step (an
+            uneven series, or one with more gaps than the closed form makes room for). A
+            NUTS or SVI program evaluates it thousands of times, so a padded step costs
+            what an observed one does, thousands of times over, against one
+            compilation per rung (the light curve's 1,201 steps ran at 2,048).
     """
     if not model.paddable:
         return length
-    return bucket_length(length, per_doubling=1 if compile_cost(kind) == 0 else 2)
+    if compile_cost(kind) != 0:
+        return bucket_length(length, per_doubling=2)
+    return bucket_length(length, per_doubling=4 if stepwise else 1)
+
+
+def runs_stepwise(regular: bool, gaps: int | None) -> bool:
+    """Whether a likelihood runs a filter step per step (see `padded_length`).
+
+    Args:
+        regular: whether the series is on an evenly spaced grid.
+        gaps: the room its closed form makes for gaps (`SeriesData.gap_capacity`; None
+            where the exact filter runs instead).
+    """
+    return not regular or gaps is None
 
 
 # What one compilation costs, in padded steps of one series run by the compiled program:
@@ -328,6 +348,7 @@ def _nuts_program(model: Model, program: Program) -> Callable:
         target_accept_prob=program.option("target_accept_prob"),
         max_tree_depth=program.option("max_tree_depth"),
         dense_mass=program.option("dense_mass"),
+        stepwise=runs_stepwise(program.regular, program.gaps),
     )
 
     def run(init_key, run_key, arrays):

@@ -23,7 +23,15 @@ from numpyro.infer import SVI, Trace_ELBO, autoguide
 from bsts import _arviz
 from bsts._chunks import map_in_chunks
 from bsts._nuts import run_nuts
-from bsts.batch import GUIDES, Program, compiled, padded_arrays, padded_length, run_series
+from bsts.batch import (
+    GUIDES,
+    Program,
+    compiled,
+    padded_arrays,
+    padded_length,
+    run_series,
+    runs_stepwise,
+)
 from bsts.components import UNIT_COEFFICIENT, UNIT_NONE, UNIT_SCALE, Component, ModelInputs
 from bsts.data import SeriesData, prepare_series
 from bsts.kalman import StateSpace
@@ -624,7 +632,8 @@ def _split_nuts_stats(stats: dict) -> tuple[dict, dict]:
 
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
     series = problem.series
-    length = padded_length(problem.model, series.num_timesteps, method)
+    stepwise = runs_stepwise(series.regular, series.gap_capacity)
+    length = padded_length(problem.model, series.num_timesteps, method, stepwise)
     program = program_for(method, length, series.regular, settings, series.gap_capacity)
     arrays = padded_arrays(series, problem.inputs, length)
     jobs = series_jobs(method, arrays, problem.seed, num_chains)

@@ -34,6 +34,7 @@ from bsts.batch import (
     padded_length,
     run_calls,
     run_series,
+    runs_stepwise,
 )
 from bsts.data import SeriesData
 from bsts.forecast import assemble_forecast, forecast_draws
@@ -649,7 +650,7 @@ def _plan_group(model: Model, series_list: list, method: str, settings: dict, se
     lengths = merged_lengths(
         model,
         [
-            (padded_length(model, one.num_timesteps, method), group)
+            (padded_length(model, one.num_timesteps, method, runs_stepwise(*group)), group)
             for one, group in zip(series_list, groups, strict=True)
         ],
         compile_cost(method),

@@ -115,6 +115,26 @@ def test_bucket_ladders():
     assert batch.padded_length(model, 65, "nuts") == 128
     assert batch.padded_length(model, 65, "svi") == 128
     assert batch.padded_length(model, 65, "map") == 96
+    # A likelihood that runs a step per padded step takes four rungs per doubling there.
+    quarter = [batch.bucket_length(n, per_doubling=4) for n in (16, 17, 21, 25, 29, 33, 1201)]
+    assert quarter == [16, 20, 24, 28, 32, 40, 1280]
+    assert batch.padded_length(model, 1201, "nuts", stepwise=True) == 1280
+    assert batch.padded_length(model, 1201, "svi", stepwise=True) == 1280
+    assert batch.padded_length(model, 1201, "map", stepwise=True) == 1536
+
+
+def test_series_that_run_stepwise():
+    index = pd.date_range("2000-01-01", periods=40, freq="D")
+    values = np.sin(np.arange(40.0))
+    regular = prepare_series(pd.Series(values, index=index), None, [])
+    times = index + pd.to_timedelta(np.random.default_rng(0).uniform(0, 12, 40), unit="h")
+    uneven = prepare_series(pd.Series(values, index=times), None, [])
+    many_gaps = values.copy()
+    many_gaps[1:30:2] = np.nan  # more gaps than the closed form makes room for
+    gappy = prepare_series(pd.Series(many_gaps, index=index), None, [])
+    assert not batch.runs_stepwise(regular.regular, regular.gap_capacity)
+    assert batch.runs_stepwise(uneven.regular, uneven.gap_capacity)
+    assert gappy.gap_capacity is None and batch.runs_stepwise(gappy.regular, gappy.gap_capacity)
 
 
 @pytest.mark.parametrize("trial", range(20))

@@ -7,6 +7,7 @@ import textwrap
 
 import jax
 import numpy as np
+import pandas as pd
 import pytest
 
 import bsts
@@ -123,6 +124,28 @@ def test_long_series_chains_start_near_the_mode_apart(monkeypatch):
     scale = first.samples["observation.scale"][:, 0]
     assert not np.isclose(scale[0], scale[1])  # apart
     assert np.all((scale > 80.0) & (scale < 170.0)), scale  # the MLE is 123
+
+
+def test_uneven_series_start_near_the_mode_from_the_stepwise_length(monkeypatch):
+    # An uneven series runs a filter step per step, so its chains start at the mode from
+    # STEPWISE_MODE_START_LENGTH padded steps (lowered here to 64; the general threshold
+    # stays): one warm-up iteration, and both chains' noise scales sit near the simulated
+    # 0.3 (a random start lies anywhere in e^(+-2) prior units), apart from each other.
+    rng = np.random.default_rng(3)
+    times = np.cumsum(rng.exponential(1.0, 120))
+    level = np.cumsum(rng.normal(0.0, 0.05, 120))
+    index = pd.Timestamp("2000-01-01") + pd.to_timedelta(times, unit="D")
+    data = pd.DataFrame({"y": level + rng.normal(0.0, 0.3, 120)}, index=index)
+    batch.clear_cache()
+    monkeypatch.setattr("bsts._nuts.STEPWISE_MODE_START_LENGTH", 64)
+    try:
+        post = bsts.fit(bsts.LocalLevel(), data, "y", num_warmup=1, num_samples=2)
+    finally:
+        batch.clear_cache()
+    assert not post.series.regular
+    scale = post.samples["observation.scale"][:, 0]
+    assert not np.isclose(scale[0], scale[1])
+    assert np.all((scale > 0.22) & (scale < 0.4)), scale
 
 
 @pytest.mark.slow
