@@ -632,9 +632,10 @@ def _split_nuts_stats(stats: dict) -> tuple[dict, dict]:
 
 def _fit_compiled(problem: _Problem, method: str, settings: dict, num_chains: int):
     series = problem.series
-    stepwise = runs_stepwise(series.regular, series.gap_capacity)
+    gaps = series.gap_capacity  # a scan of the series: found once
+    stepwise = runs_stepwise(series.regular, gaps)
     length = padded_length(problem.model, series.num_timesteps, method, stepwise)
-    program = program_for(method, length, series.regular, settings, series.gap_capacity)
+    program = program_for(method, length, series.regular, settings, gaps)
     arrays = padded_arrays(series, problem.inputs, length)
     jobs = series_jobs(method, arrays, problem.seed, num_chains)
     runs = run_series(compiled(problem.model, program, *jobs[0]), jobs)
